@@ -1,0 +1,35 @@
+# `make test` and `make demo` do all of their own set-up on a fresh machine.
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+DYNAMODB_LOCAL_VERSION := 11.1.0
+DYNAMODB_LOCAL_DIR := .cache/dynamodb-local
+export REDIMO_DYNAMODB_LOCAL_DIR := $(abspath $(DYNAMODB_LOCAL_DIR))
+
+.PHONY: test demo bench deps system-packages clean
+
+test: deps
+	$(BIN)/python -m pytest $(PYTEST_ARGS)
+
+demo: deps
+	$(BIN)/python example_project/demo.py
+
+bench: deps
+	$(BIN)/python benchmarks/run.py
+
+deps: system-packages $(VENV)/.installed $(DYNAMODB_LOCAL_DIR)/DynamoDBLocal.jar
+
+system-packages:
+	@scripts/install-system-packages.sh
+
+$(VENV)/.installed: pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -e '.[test,django,celery]'
+	touch $@
+
+$(DYNAMODB_LOCAL_DIR)/DynamoDBLocal.jar:
+	scripts/install-dynamodb-local.sh $(DYNAMODB_LOCAL_VERSION) $(DYNAMODB_LOCAL_DIR)
+
+clean:
+	rm -rf $(VENV) .cache build *.egg-info

@@ -1,0 +1,116 @@
+"""``redimo.Redimo``: redis-py's client, whose connection hands commands to the engine in-process
+(as fakeredis does), so redis-py's API, replies and errors hold exactly."""
+
+from __future__ import annotations
+
+from collections import deque
+from typing import Any, Callable
+
+import redis
+from redis._parsers.base import BaseParser
+from redis.backoff import NoBackoff
+from redis.retry import Retry
+
+from .engine import Engine
+from .gateway import Gateway
+from .protocol import ReplyError
+from .storage import millis
+
+
+class EngineConnection(redis.Connection):
+    """A redis-py connection without a socket: each command runs on the engine when sent, and its
+    reply (or error) is queued for ``read_response``."""
+
+    def __init__(self, engine: Engine, **kwargs: Any) -> None:
+        super().__init__(host="redimo", port=0, **kwargs)
+        self.engine = engine
+        self._replies: deque = deque()
+
+    def repr_pieces(self) -> list[tuple[str, Any]]:
+        return [("table", self.engine.gateway.table), ("namespace", self.engine.db.namespace)]
+
+    def _host_error(self) -> str:
+        return f"DynamoDB table {self.engine.gateway.table} at {self.engine.gateway.endpoint}"
+
+    def connect(self) -> None:
+        self._sock = self  # marks the connection as open; there is no socket or handshake
+
+    connect_check_health = connect  # type: ignore[assignment]
+
+    def disconnect(self, *args: Any, **kwargs: Any) -> None:
+        self._sock = None
+        self._replies.clear()
+
+    def check_health(self) -> None:
+        pass
+
+    def can_read(self, timeout: float = 0) -> bool:
+        return bool(self._replies)
+
+    def pack_command(self, *args: Any) -> list[tuple]:
+        return [args]
+
+    def pack_commands(self, commands: Any) -> list[tuple]:
+        return [tuple(command) for command in commands]
+
+    def send_packed_command(self, command: Any, check_health: bool = True) -> None:
+        for args in command:
+            self.send_command(*args)
+
+    def send_command(self, *args: Any, **kwargs: Any) -> None:
+        try:
+            reply = self.engine.execute([self.encoder.encode(arg) for arg in args])
+        except (ReplyError, redis.RedisError) as error:
+            reply = error
+        self._replies.append(reply)
+
+    def read_response(self, disable_decoding: bool = False, **kwargs: Any) -> Any:
+        reply = self._replies.popleft()
+        if isinstance(reply, redis.RedisError):
+            raise reply
+        reply = self._convert(reply, not disable_decoding)
+        if isinstance(reply, redis.ResponseError):
+            raise reply
+        return reply
+
+    def _convert(self, reply: Any, decode: bool) -> Any:
+        if isinstance(reply, ReplyError):
+            return BaseParser.parse_error(reply.message)
+        if isinstance(reply, list):
+            return [self._convert(element, decode) for element in reply]
+        if isinstance(reply, bytes):
+            return self.encoder.decode(bytes(reply)) if decode else bytes(reply)
+        return reply
+
+
+class Redimo(redis.Redis):
+    """A redis-py client whose data lives in a DynamoDB table.
+
+    ``table`` names the table, ``namespace`` the keyspace inside it (Redis's database number).
+    ``client`` is a boto3 DynamoDB client; without one, the remaining keyword arguments
+    (``endpoint_url``, ``region_name``, ``retry_mode``, ``max_attempts``, ``connect_timeout``,
+    ``read_timeout``, or boto3 session options) configure a new one, and anything unset comes from
+    boto3's own configuration.
+    """
+
+    def __init__(self, table: str = "redimo", namespace: str = "0", decode_responses: bool = False,
+                 consistent_reads: bool = True, client: Any = None, clock: Callable[[], int] = millis,
+                 **boto3_options: Any) -> None:
+        self.engine = Engine(Gateway(table, client, consistent_reads, **boto3_options), namespace, clock)
+        pool = redis.ConnectionPool(connection_class=EngineConnection, engine=self.engine,
+                                    decode_responses=decode_responses, protocol=2,
+                                    retry=Retry(NoBackoff(), 0))
+        super().__init__(connection_pool=pool)
+
+    @property
+    def gateway(self) -> Gateway:
+        return self.engine.gateway
+
+    def create_table(self, **options: Any) -> bool:
+        """Create the table if it does not exist (see :func:`redimo.table.create_table`)."""
+        from .table import create_table
+
+        return create_table(self.gateway, **options)
+
+    def __repr__(self) -> str:
+        return f"Redimo<table={self.gateway.table}, namespace={self.engine.db.namespace}>"

@@ -1,0 +1,36 @@
+"""The command registry: each command module registers its handlers with :func:`command`."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, Callable
+
+from ..storage import Database
+
+Reply = Any  # int | bytes | SimpleString | None | list
+Handler = Callable[[Database, list[bytes]], Reply]
+
+
+@dataclass(frozen=True)
+class Command:
+    name: bytes
+    arity: int  # as in Redis: the exact argument count with the name, or -minimum
+    handler: Handler
+
+
+COMMANDS: dict[bytes, Command] = {}
+
+
+def command(name: str, arity: int) -> Callable[[Handler], Handler]:
+    """Register ``handler(db, args)`` for ``name``; ``args`` excludes the command name."""
+
+    def register(handler: Handler) -> Handler:
+        COMMANDS[name.encode()] = Command(name.encode(), arity, handler)
+        return handler
+
+    return register
+
+
+def options(args: list[bytes], start: int) -> list[bytes]:
+    """Upper-cased option words from ``start`` on."""
+    return [arg.upper() for arg in args[start:]]

@@ -1,0 +1,431 @@
+"""Generic key and server commands. Each docstring gives the DynamoDB cost."""
+
+from __future__ import annotations
+
+import os
+
+from ..gateway import ConditionFailed, TransactionConditionFailed
+from ..glob import glob_match, literal_prefix
+from ..protocol import OK, SYNTAX_ERROR, ReplyError, SimpleString, parse_int
+from ..storage import ABSENT_OR_EXPIRED, HEAD, LIVE, Database, Record
+from .base import command, options
+
+HEAD_ONLY = "pk, sk, t, x, c, g"  # what deleting a key needs to know of its head
+
+
+def delete_keys(db: Database, keys: list[bytes]) -> int:
+    """Delete keys, returning how many were live. One key: 1 DeleteItem. Several: ceil(n/100)
+    BatchGetItem to learn which exist, then ceil(n/25) BatchWriteItem (not atomic together)."""
+    keys = list(dict.fromkeys(keys))
+    if len(keys) == 1:
+        old = db.gateway.delete(db.head_key(keys[0]))
+        db.discard(old)
+        return int(db.record(old) is not None)
+    heads = db.gateway.batch_get([db.head_key(key) for key in keys], HEAD_ONLY)
+    if heads:
+        db.gateway.batch_write(deletes=[{"pk": head["pk"], "sk": head["sk"]} for head in heads])
+        db.discard(*heads)
+    return sum(db.record(head) is not None for head in heads)
+
+
+@command("del", -2)
+def del_(db: Database, args: list[bytes]) -> int:
+    """DEL key [key ...]. Cost: 1 DeleteItem for one key; see :func:`delete_keys` for several."""
+    return delete_keys(db, args)
+
+
+@command("unlink", -2)
+def unlink(db: Database, args: list[bytes]) -> int:
+    """UNLINK key [key ...]: the same as DEL (DynamoDB has no background free)."""
+    return delete_keys(db, args)
+
+
+@command("exists", -2)
+def exists(db: Database, args: list[bytes]) -> int:
+    """EXISTS key [key ...]: repeated keys count again. Cost: 1 GetItem, or ceil(n/100) BatchGetItem."""
+    if len(args) == 1:
+        return int(db.load(args[0], "t, x") is not None)
+    live = db.load_many(set(args), "pk, t, x")
+    return sum(key in live for key in args)
+
+
+@command("type", 2)
+def type_(db: Database, args: list[bytes]) -> SimpleString:
+    """TYPE key. Cost: 1 GetItem."""
+    record = db.load(args[0], "t, x")
+    return SimpleString(record.type.encode() if record else b"none")
+
+
+EXPIRY_FLAGS = {
+    b"NX": "attribute_not_exists(x)",
+    b"XX": "attribute_exists(x)",
+    b"GT": "x < :x",
+    b"LT": "(attribute_not_exists(x) OR x > :x)",
+}
+
+
+def expiry_flags(args: list[bytes]) -> set[bytes]:
+    flags = set()
+    for word in options(args, 0):
+        if word not in EXPIRY_FLAGS:
+            raise ReplyError(f"ERR Unsupported option {word.decode(errors='replace')}")
+        flags.add(word)
+    if b"NX" in flags and len(flags) > 1:
+        raise ReplyError("ERR NX and XX, GT or LT options at the same time are not compatible")
+    if {b"GT", b"LT"} <= flags:
+        raise ReplyError("ERR GT and LT options at the same time are not compatible")
+    return flags
+
+
+def set_expiry(db: Database, key: bytes, expire_at: int, flags: set[bytes]) -> int:
+    """The EXPIRE family: 1 conditional UpdateItem (or DeleteItem when the time is past).
+    A chunked value also updates the TTL attribute of each chunk."""
+    conditions = [f"attribute_exists(t) AND {LIVE}"] + [EXPIRY_FLAGS[flag] for flag in sorted(flags)]
+    values = {":x": {"N": str(expire_at)}, **db.now()}
+    if expire_at <= db.clock():
+        try:
+            old = db.gateway.delete(db.head_key(key), " AND ".join(conditions), values)
+        except ConditionFailed:
+            return 0
+        db.discard(old)
+        return 1
+    values[":tx"] = db.expiry_attributes(expire_at)["tx"]
+    try:
+        db.gateway.update(db.head_key(key), "SET x = :x, tx = :tx", values,
+                          condition=" AND ".join(conditions + ["attribute_not_exists(c)"]))
+        return 1
+    except ConditionFailed as refused:
+        record = db.record(refused.item)
+    if record is None or not record.chunks:
+        return 0
+    db.set_expiry_of_chunks(record.item, expire_at)  # a chunked value: extend chunks first
+    unchanged, kept = record.unchanged()
+    try:
+        db.gateway.update(db.head_key(key), "SET x = :x, tx = :tx", {**values, **kept},
+                          condition=" AND ".join(conditions + [unchanged]))
+        return 1
+    except ConditionFailed:
+        return 0
+
+
+def expire_command(db: Database, args: list[bytes], unit_ms: int, absolute: bool) -> int:
+    amount = parse_int(args[1])
+    flags = expiry_flags(args[2:])
+    limit = (2**63 - 1) // unit_ms
+    if abs(amount) > limit or (not absolute and amount * unit_ms + db.clock() > 2**63 - 1):
+        name = {(1000, False): "expire", (1, False): "pexpire", (1000, True): "expireat", (1, True): "pexpireat"}
+        raise ReplyError(f"ERR invalid expire time in '{name[unit_ms, absolute]}' command")
+    expire_at = amount * unit_ms + (0 if absolute else db.clock())
+    return set_expiry(db, args[0], expire_at, flags)
+
+
+@command("expire", -3)
+def expire(db: Database, args: list[bytes]) -> int:
+    """EXPIRE key seconds [NX|XX|GT|LT]. Cost: 1 UpdateItem."""
+    return expire_command(db, args, 1000, False)
+
+
+@command("pexpire", -3)
+def pexpire(db: Database, args: list[bytes]) -> int:
+    """PEXPIRE key milliseconds [NX|XX|GT|LT]. Cost: 1 UpdateItem."""
+    return expire_command(db, args, 1, False)
+
+
+@command("expireat", -3)
+def expireat(db: Database, args: list[bytes]) -> int:
+    """EXPIREAT key unix-time-seconds [NX|XX|GT|LT]. Cost: 1 UpdateItem."""
+    return expire_command(db, args, 1000, True)
+
+
+@command("pexpireat", -3)
+def pexpireat(db: Database, args: list[bytes]) -> int:
+    """PEXPIREAT key unix-time-milliseconds [NX|XX|GT|LT]. Cost: 1 UpdateItem."""
+    return expire_command(db, args, 1, True)
+
+
+def remaining(db: Database, key: bytes) -> Record | int:
+    record = db.load(key, "t, x")
+    if record is None:
+        return -2
+    if record.expire_at is None:
+        return -1
+    return record
+
+
+@command("ttl", 2)
+def ttl(db: Database, args: list[bytes]) -> int:
+    """TTL key. Cost: 1 GetItem."""
+    record = remaining(db, args[0])
+    return record if isinstance(record, int) else (record.expire_at - db.clock() + 500) // 1000
+
+
+@command("pttl", 2)
+def pttl(db: Database, args: list[bytes]) -> int:
+    """PTTL key. Cost: 1 GetItem."""
+    record = remaining(db, args[0])
+    return record if isinstance(record, int) else record.expire_at - db.clock()
+
+
+@command("expiretime", 2)
+def expiretime(db: Database, args: list[bytes]) -> int:
+    """EXPIRETIME key. Cost: 1 GetItem."""
+    record = remaining(db, args[0])
+    return record if isinstance(record, int) else record.expire_at // 1000
+
+
+@command("pexpiretime", 2)
+def pexpiretime(db: Database, args: list[bytes]) -> int:
+    """PEXPIRETIME key. Cost: 1 GetItem."""
+    record = remaining(db, args[0])
+    return record if isinstance(record, int) else record.expire_at
+
+
+@command("persist", 2)
+def persist(db: Database, args: list[bytes]) -> int:
+    """PERSIST key. Cost: 1 conditional UpdateItem (plus one a chunk for a chunked value)."""
+    key = args[0]
+    condition = f"attribute_exists(x) AND {LIVE}"
+    try:
+        db.gateway.update(db.head_key(key), "REMOVE x, tx", db.now(),
+                          condition=f"{condition} AND attribute_not_exists(c)")
+        return 1
+    except ConditionFailed as refused:
+        record = db.record(refused.item)
+    if record is None or record.expire_at is None:
+        return 0
+    unchanged, values = record.unchanged()
+    try:
+        db.gateway.update(db.head_key(key), "REMOVE x, tx", {**values, **db.now()},
+                          condition=f"{condition} AND {unchanged}")
+    except ConditionFailed:
+        return 0
+    db.set_expiry_of_chunks(record.item, None)
+    return 1
+
+
+def copy_key(db: Database, source: bytes, target_db: Database, target: bytes, replace: bool,
+             move: bool) -> bool | None:
+    """Copy (or move) every item of a key. None if the source is missing, False if the target exists
+    and ``replace`` is off. Cost: 1 Query of the source, 1 GetItem of the target, the non-head
+    items in BatchWriteItem, and the heads in 1 TransactWriteItems (2 WCU per KB each)."""
+    items = db.all_items(source)
+    head = next((item for item in items if item["sk"]["B"] == HEAD), None)
+    record = db.record(head)
+    if record is None:
+        return None
+    target_pk = {"B": target_db.pk(target)}
+    old_target = db.gateway.get(target_db.head_key(target), HEAD_ONLY)
+    if not replace and target_db.record(old_target) is not None:
+        return False
+    copies = [{**item, "pk": target_pk} for item in items if item["sk"]["B"] != HEAD]
+    db.gateway.batch_write(puts=copies)
+    put: dict = {"Item": {**head, "pk": target_pk}}
+    if not replace:
+        put.update(ConditionExpression=ABSENT_OR_EXPIRED, ExpressionAttributeValues=db.now())
+    actions = [{"Put": put}]
+    if move:
+        unchanged, values = record.unchanged()
+        actions.append({"Delete": {"Key": db.head_key(source), "ConditionExpression": unchanged,
+                                   "ExpressionAttributeValues": values}})
+    try:
+        db.gateway.transact_write(actions)
+    except TransactionConditionFailed as failed:
+        db.gateway.batch_write(deletes=[{"pk": item["pk"], "sk": item["sk"]} for item in copies])
+        if failed.failed[0]:
+            return False
+        return copy_key(db, source, target_db, target, replace, move)  # the source changed: again
+    if old_target:
+        db.discard(old_target)
+    if move:
+        db.gateway.batch_write(deletes=[{"pk": item["pk"], "sk": item["sk"]} for item in items
+                                        if item["sk"]["B"] != HEAD])
+    return True
+
+
+@command("rename", 3)
+def rename(db: Database, args: list[bytes]) -> bytes:
+    """RENAME key newkey. Cost: see :func:`copy_key`."""
+    source, target = args
+    if source == target:
+        if db.load(source, "t, x") is None:
+            raise ReplyError("ERR no such key")
+        return OK
+    if copy_key(db, source, db, target, replace=True, move=True) is None:
+        raise ReplyError("ERR no such key")
+    return OK
+
+
+@command("renamenx", 3)
+def renamenx(db: Database, args: list[bytes]) -> int:
+    """RENAMENX key newkey. Cost: see :func:`copy_key`."""
+    source, target = args
+    if source == target:
+        if db.load(source, "t, x") is None:
+            raise ReplyError("ERR no such key")
+        return 0
+    done = copy_key(db, source, db, target, replace=False, move=True)
+    if done is None:
+        raise ReplyError("ERR no such key")
+    return int(done)
+
+
+@command("copy", -3)
+def copy(db: Database, args: list[bytes]) -> int:
+    """COPY source destination [DB namespace] [REPLACE]. ``DB`` names a Redimo namespace.
+    Cost: see :func:`copy_key`."""
+    source, target, words = args[0], args[1], options(args, 2)
+    target_db, replace, index = db, False, 0
+    while index < len(words):
+        if words[index] == b"REPLACE":
+            replace = True
+        elif words[index] == b"DB" and index + 1 < len(words):
+            index += 1
+            target_db = db.other(args[2 + index].decode())
+        else:
+            raise ReplyError(SYNTAX_ERROR)
+        index += 1
+    if source == target and target_db.namespace == db.namespace:
+        raise ReplyError("ERR source and destination objects are the same")
+    return int(bool(copy_key(db, source, target_db, target, replace, move=False)))
+
+
+def encode_cursor(last: dict | None) -> bytes:
+    if last is None:
+        return b"0"
+    pk, sk = last["pk"]["B"], last["sk"]["B"]
+    raw = b"\x01" + len(pk).to_bytes(2, "big") + pk + sk
+    return str(int.from_bytes(raw, "big")).encode()
+
+
+def decode_cursor(cursor: bytes) -> dict | None:
+    try:
+        number = int(cursor)
+    except ValueError:
+        raise ReplyError("ERR invalid cursor") from None
+    if number == 0:
+        return None
+    raw = number.to_bytes((number.bit_length() + 7) // 8, "big") if number > 0 else b""
+    if len(raw) < 4 or raw[0] != 1:
+        raise ReplyError("ERR invalid cursor")
+    size = int.from_bytes(raw[1:3], "big")
+    return {"pk": {"B": raw[3:3 + size]}, "sk": {"B": raw[3 + size:]}}
+
+
+@command("scan", -2)
+def scan(db: Database, args: list[bytes]) -> list:
+    """SCAN cursor [MATCH pattern] [COUNT count] [TYPE type]. The cursor is DynamoDB's position,
+    as a (large) integer. Cost: 1 Scan page of COUNT items (default 1000) of the whole table,
+    filtered to this namespace's live keys: RCU follow the size of what is examined."""
+    start = decode_cursor(args[0])
+    pattern, count, type_name = None, 1000, None
+    words, index = options(args, 1), 0
+    while index < len(words):
+        if index + 1 >= len(words):
+            raise ReplyError(SYNTAX_ERROR)
+        value = args[2 + index]
+        if words[index] == b"MATCH":
+            pattern = value
+        elif words[index] == b"COUNT":
+            count = parse_int(value)
+            if count < 1:
+                raise ReplyError(SYNTAX_ERROR)
+        elif words[index] == b"TYPE":
+            type_name = value.decode(errors="replace").lower()
+        else:
+            raise ReplyError(SYNTAX_ERROR)
+        index += 2
+    extra, values = "", {}
+    if type_name:
+        extra, values = " AND t = :type", {":type": {"S": type_name}}
+    items, _, last = db.gateway.scan_page(**db.scan_heads(extra, values, projection="pk", limit=count, start=start))
+    keys = [db.key_of(item) for item in items]
+    if pattern is not None:
+        keys = [key for key in keys if glob_match(pattern, key)]
+    return [encode_cursor(last), keys]
+
+
+@command("keys", 2)
+def keys(db: Database, args: list[bytes]) -> list[bytes]:
+    """KEYS pattern. Cost: a Scan of the whole table (1 MB pages), filtered to this namespace."""
+    pattern = args[0]
+    prefix = {":match": {"B": db.prefix + literal_prefix(pattern)}} if literal_prefix(pattern) else {}
+    extra = " AND begins_with(pk, :match)" if prefix else ""
+    found = (db.key_of(item) for item in db.gateway.scan(**db.scan_heads(extra, prefix, projection="pk")))
+    return [key for key in found if glob_match(pattern, key)]
+
+
+@command("dbsize", 1)
+def dbsize(db: Database, args: list[bytes]) -> int:
+    """DBSIZE. Cost: a COUNT Scan of the whole table (Redis keeps a counter; Redimo does not,
+    because a counter would add a write to every key creation and deletion)."""
+    total, start = 0, None
+    while True:
+        _, count, start = db.gateway.scan_page(**db.scan_heads(count_only=True, start=start))
+        total += count
+        if start is None:
+            return total
+
+
+def flush(db: Database, prefix: bytes) -> None:
+    """Delete every item whose partition key starts with ``prefix``: a Scan of the whole table
+    and BatchWriteItem deletes, 25 items a request."""
+    options_ = {"projection": "pk, sk"}
+    if prefix:
+        options_.update(filter_expression="begins_with(pk, :prefix)", values={":prefix": {"B": prefix}})
+    batch = []
+    for item in db.gateway.scan(**options_):
+        batch.append(item)
+        if len(batch) == 1000:
+            db.gateway.batch_write(deletes=batch)
+            batch = []
+    db.gateway.batch_write(deletes=batch)
+
+
+def flush_options(args: list[bytes]) -> None:
+    if len(args) > 1 or (args and args[0].upper() not in (b"ASYNC", b"SYNC")):
+        raise ReplyError(SYNTAX_ERROR)
+
+
+@command("flushdb", -1)
+def flushdb(db: Database, args: list[bytes]) -> bytes:
+    """FLUSHDB [ASYNC|SYNC]: clears this namespace only. Cost: see :func:`flush`."""
+    flush_options(args)
+    flush(db, db.prefix)
+    return OK
+
+
+@command("flushall", -1)
+def flushall(db: Database, args: list[bytes]) -> bytes:
+    """FLUSHALL [ASYNC|SYNC]: clears every namespace of the table. Cost: see :func:`flush`."""
+    flush_options(args)
+    flush(db, b"")
+    return OK
+
+
+@command("randomkey", 1)
+def randomkey(db: Database, args: list[bytes]) -> bytes | None:
+    """RANDOMKEY. Cost: Scan pages from a random position of the table until a live key of this
+    namespace turns up (a whole-table Scan when the namespace is empty)."""
+    random_start = {"pk": {"B": db.prefix + os.urandom(16)}, "sk": {"B": HEAD}}
+    for start in (random_start, None):
+        while True:
+            items, _, start = db.gateway.scan_page(**db.scan_heads(projection="pk", limit=1000, start=start))
+            if items:
+                return db.key_of(items[0])
+            if start is None:
+                break
+    return None
+
+
+@command("ping", -1)
+def ping(db: Database, args: list[bytes]) -> bytes:
+    """PING [message]. Cost: none."""
+    if len(args) > 1:
+        raise ReplyError("ERR wrong number of arguments for 'ping' command")
+    return args[0] if args else SimpleString(b"PONG")
+
+
+@command("echo", 2)
+def echo(db: Database, args: list[bytes]) -> bytes:
+    """ECHO message. Cost: none."""
+    return args[0]

@@ -1,0 +1,403 @@
+"""String commands. Each docstring gives the DynamoDB cost for a value that fits in one item
+(values over 350 KB add their chunk items: see docs/data-model.md)."""
+
+from __future__ import annotations
+
+from typing import Callable
+
+from ..gateway import TRANSACTION_LIMIT, ConditionFailed, TransactionConditionFailed
+from ..protocol import (
+    DECIMALS,
+    INT64_MAX,
+    INT64_MIN,
+    NOT_INTEGER,
+    OK,
+    OVERFLOW,
+    SYNTAX_ERROR,
+    WRONGTYPE,
+    ReplyError,
+    format_decimal,
+    parse_decimal,
+    parse_int,
+    wrong_arity,
+)
+from ..storage import ABSENT_OR_EXPIRED, LIVE, MAX_VALUE, Database, Record
+from .base import command, options
+
+STRING = {":string": {"S": "string"}}
+
+
+def live_string(db: Database, key: bytes) -> Record | None:
+    record = db.load(key)
+    if record is not None and record.type != "string":
+        raise ReplyError(WRONGTYPE)
+    return record
+
+
+def expiry_from_option(db: Database, name: bytes, amount: bytes, command_name: str) -> int:
+    """The absolute expiry (ms) of an EX/PX/EXAT/PXAT option."""
+    number = parse_int(amount)
+    if number <= 0 or (name in (b"EX", b"EXAT") and number > INT64_MAX // 1000):
+        raise ReplyError(f"ERR invalid expire time in '{command_name}' command")
+    milliseconds = number * 1000 if name in (b"EX", b"EXAT") else number
+    return milliseconds if name in (b"EXAT", b"PXAT") else db.clock() + milliseconds
+
+
+def modify_string(db: Database, key: bytes, change: Callable[[bytes | None], bytes | None]) -> bytes | None:
+    """Read-modify-write of a string, keeping its TTL: 1 GetItem + 1 conditional PutItem
+    (repeated if another writer got in between). ``change`` returns the new value or None to skip."""
+    while True:
+        record = live_string(db, key)
+        old = db.string_value(record) if record else None
+        if record is not None and old is None:
+            continue  # chunks replaced under us
+        new = change(old)
+        if new is None:
+            return old
+        if record is None:
+            condition, values = ABSENT_OR_EXPIRED, db.now()
+        else:
+            condition, values = record.unchanged()
+        try:
+            db.put_string(key, new, record.expire_at if record else None, condition, values)
+            return new
+        except ConditionFailed:
+            continue
+
+
+@command("get", 2)
+def get(db: Database, args: list[bytes]) -> bytes | None:
+    """GET key. Cost: 1 GetItem (1 RCU per 4 KB, strongly consistent by default)."""
+    return db.get_string(args[0])
+
+
+@command("set", -3)
+def set_(db: Database, args: list[bytes]) -> bytes | None:
+    """SET key value [NX|XX] [GET] [EX|PX|EXAT|PXAT|KEEPTTL].
+    Cost: 1 PutItem (1 WCU per KB); KEEPTTL adds 1 GetItem."""
+    key, value = args[0], args[1]
+    words = options(args, 2)
+    condition_flag = expire_flag = None
+    return_old = False
+    expire_at: int | None = None
+    index = 0
+    while index < len(words):
+        word = words[index]
+        if word in (b"NX", b"XX") and condition_flag in (None, word):
+            condition_flag = word
+        elif word == b"GET":
+            return_old = True
+        elif word == b"KEEPTTL" and expire_flag in (None, word):
+            expire_flag = word
+        elif word in (b"EX", b"PX", b"EXAT", b"PXAT") and expire_flag is None and index + 1 < len(words):
+            expire_flag = word
+            index += 1
+            expire_at = expiry_from_option(db, word, args[2 + index], "set")
+        else:
+            raise ReplyError(SYNTAX_ERROR)
+        index += 1
+    return set_string(db, key, value, expire_at, condition_flag, return_old, expire_flag == b"KEEPTTL")
+
+
+def set_string(db: Database, key: bytes, value: bytes, expire_at: int | None, condition_flag: bytes | None,
+               return_old: bool, keep_ttl: bool = False) -> bytes | None:
+    """The SET family: replies OK, the old value (GET), or nil when NX/XX refused."""
+    while True:
+        conditions, values = [], {}
+        if condition_flag == b"NX":
+            conditions.append(ABSENT_OR_EXPIRED)
+        elif condition_flag == b"XX":
+            conditions.append(f"attribute_exists(t) AND {LIVE}")
+        if return_old:
+            conditions.append(f"(t = :string OR {ABSENT_OR_EXPIRED})")
+            values.update(STRING)
+        if keep_ttl:
+            kept = db.load(key, "t, x")
+            if kept is not None:
+                expire_at = kept.expire_at
+                conditions.append("x = :kept" if kept.expire_at is not None else "attribute_not_exists(x)")
+                if kept.expire_at is not None:
+                    values[":kept"] = kept.item["x"]
+            else:
+                conditions.append(ABSENT_OR_EXPIRED)
+        if any(":now" in condition for condition in conditions):
+            values.update(db.now())
+        try:
+            old_value = put_and_read_old(db, key, value, expire_at, " AND ".join(conditions) or None,
+                                         values, return_old)
+        except ConditionFailed as refused:
+            record = db.record(refused.item)
+            refused_by_options = ((condition_flag == b"NX" and record is not None)
+                                  or (condition_flag == b"XX" and record is None)
+                                  or (return_old and record is not None and record.type != "string"))
+            if not refused_by_options:
+                continue  # the key changed or expired between our read and our write
+            if return_old:
+                if record is not None and record.type != "string":
+                    raise ReplyError(WRONGTYPE)
+                return db.string_value(record) if record else None
+            return None
+        return old_value if return_old else OK
+
+
+def put_and_read_old(db: Database, key: bytes, value: bytes, expire_at: int | None, condition: str | None,
+                     values: dict, return_old: bool) -> bytes | None:
+    head, chunks = db.string_items(key, value, expire_at)
+    if chunks:
+        db.gateway.batch_write(puts=chunks)
+    try:
+        old = db.gateway.put(head, condition, values, return_old=True)
+    except ConditionFailed:
+        db.discard(head)
+        raise
+    record = db.record(old)
+    old_value = db.string_value(record) if return_old and record else None
+    db.discard(old)
+    return old_value
+
+
+@command("setnx", 3)
+def setnx(db: Database, args: list[bytes]) -> int:
+    """SETNX key value. Cost: 1 conditional PutItem."""
+    return int(set_string(db, args[0], args[1], None, b"NX", False) is not None)
+
+
+@command("setex", 4)
+def setex(db: Database, args: list[bytes]) -> bytes:
+    """SETEX key seconds value. Cost: 1 PutItem."""
+    set_string(db, args[0], args[2], expiry_from_option(db, b"EX", args[1], "setex"), None, False)
+    return OK
+
+
+@command("psetex", 4)
+def psetex(db: Database, args: list[bytes]) -> bytes:
+    """PSETEX key milliseconds value. Cost: 1 PutItem."""
+    set_string(db, args[0], args[2], expiry_from_option(db, b"PX", args[1], "psetex"), None, False)
+    return OK
+
+
+@command("getset", 3)
+def getset(db: Database, args: list[bytes]) -> bytes | None:
+    """GETSET key value. Cost: 1 conditional PutItem returning the old item."""
+    return set_string(db, args[0], args[1], None, None, True)
+
+
+@command("getdel", 2)
+def getdel(db: Database, args: list[bytes]) -> bytes | None:
+    """GETDEL key. Cost: 1 conditional DeleteItem returning the old item."""
+    key = args[0]
+    values = {**STRING, **db.now()}
+    try:
+        old = db.gateway.delete(db.head_key(key), f"t = :string AND {LIVE}", values)
+    except ConditionFailed as refused:
+        record = db.record(refused.item)
+        if record is not None:
+            raise ReplyError(WRONGTYPE) from None
+        return None
+    record = db.record(old)
+    value = db.string_value(record) if record else None
+    db.discard(old)
+    return value
+
+
+@command("getex", -2)
+def getex(db: Database, args: list[bytes]) -> bytes | None:
+    """GETEX key [EX|PX|EXAT|PXAT|PERSIST]. Cost: 1 GetItem without options, else 1 UpdateItem."""
+    key, words = args[0], options(args, 1)
+    if not words:
+        return db.get_string(key)
+    if words == [b"PERSIST"]:
+        expression, values = "REMOVE x, tx", {}
+        expire_at = None
+    elif len(words) == 2 and words[0] in (b"EX", b"PX", b"EXAT", b"PXAT"):
+        expire_at = expiry_from_option(db, words[0], args[2], "getex")
+        expression, values = "SET x = :x, tx = :tx", db.expiry_attributes(expire_at)
+        values = {":x": values["x"], ":tx": values["tx"]}
+    else:
+        raise ReplyError(SYNTAX_ERROR)
+    try:
+        item = db.gateway.update(db.head_key(key), expression, {**values, **STRING, **db.now()},
+                                 condition=f"t = :string AND {LIVE}", returns="ALL_NEW")
+    except ConditionFailed as refused:
+        if db.record(refused.item) is not None:
+            raise ReplyError(WRONGTYPE) from None
+        return None
+    value = db.string_value(Record("string", expire_at, item))
+    db.set_expiry_of_chunks(item, expire_at)
+    return value
+
+
+@command("mget", -2)
+def mget(db: Database, args: list[bytes]) -> list[bytes | None]:
+    """MGET key [key ...]. Cost: ceil(n/100) BatchGetItem; non-strings and missing keys are nil."""
+    records = db.load_many(set(args))
+    values = {}
+    for key, record in records.items():
+        if record.type == "string":
+            values[key] = db.string_value(record)
+    return [values.get(key) for key in args]
+
+
+def pairs(args: list[bytes], name: bytes) -> dict[bytes, bytes]:
+    if not args or len(args) % 2:
+        raise wrong_arity(name)
+    return dict(zip(args[::2], args[1::2]))
+
+
+def write_many(db: Database, mapping: dict[bytes, bytes], expire_at: int | None, atomic: bool,
+               only_new: bool = False) -> bool:
+    """Write several strings: one PutItem for one key; a TransactWriteItems (2 WCU per KB) when
+    ``atomic`` and at most 100 keys; else BatchWriteItem, 25 to a request. Chunks of values over
+    350 KB are written first. Returns False when ``only_new`` and a key existed."""
+    if len(mapping) == 1:
+        (key, value), = mapping.items()
+        return set_string(db, key, value, expire_at, b"NX" if only_new else None, False) is not None
+    heads, chunks = [], []
+    for key, value in mapping.items():
+        head, key_chunks = db.string_items(key, value, expire_at)
+        heads.append(head)
+        chunks.extend(key_chunks)
+    if chunks:
+        db.gateway.batch_write(puts=chunks)
+    if not atomic:
+        db.gateway.batch_write(puts=heads)
+        return True
+    condition = {"ConditionExpression": ABSENT_OR_EXPIRED, "ExpressionAttributeValues": db.now()} if only_new else {}
+    try:
+        db.gateway.transact_write([{"Put": {"Item": head, **condition}} for head in heads])
+    except TransactionConditionFailed:
+        db.discard(*heads)
+        return False
+    return True
+
+
+@command("mset", -3)
+def mset(db: Database, args: list[bytes]) -> bytes:
+    """MSET key value [key value ...]. Atomic for up to 100 distinct keys: 1 TransactWriteItems
+    (2 WCU per KB each); beyond that it is not atomic: BatchWriteItem, 25 keys a request."""
+    mapping = pairs(args, b"mset")
+    write_many(db, mapping, None, atomic=len(mapping) <= TRANSACTION_LIMIT)
+    return OK
+
+
+@command("msetnx", -3)
+def msetnx(db: Database, args: list[bytes]) -> int:
+    """MSETNX key value [key value ...]. Atomic: 1 TransactWriteItems of at most 100 distinct keys;
+    more keys are refused with an error, since DynamoDB cannot make them atomic."""
+    mapping = pairs(args, b"msetnx")
+    if len(mapping) > TRANSACTION_LIMIT:
+        raise ReplyError(f"ERR MSETNX takes at most {TRANSACTION_LIMIT} keys in Redimo (DynamoDB's transaction limit)")
+    return int(write_many(db, mapping, None, atomic=True, only_new=True))
+
+
+def increment(db: Database, key: bytes, delta: int) -> int:
+    """INCRBY as one atomic UpdateItem (the value is a DynamoDB Number). An expired key is
+    replaced by ``delta`` with one more conditional PutItem."""
+    low, high = (INT64_MIN, INT64_MAX - delta) if delta >= 0 else (INT64_MIN - delta, INT64_MAX)
+    values = {":delta": {"N": str(delta)}, ":zero": {"N": "0"}, ":low": {"N": str(low)},
+              ":high": {"N": str(high)}, **STRING, **db.now()}
+    condition = (f"(attribute_not_exists(t) OR (t = :string AND attribute_exists(n) AND n BETWEEN :low AND :high))"
+                 f" AND {LIVE}")
+    while True:
+        try:
+            item = db.gateway.update(db.head_key(key), "SET n = if_not_exists(n, :zero) + :delta, t = :string",
+                                     values, condition=condition, returns="UPDATED_NEW")
+            return int(item["n"]["N"])
+        except ConditionFailed as refused:
+            record = db.record(refused.item)
+        if record is None:  # expired: start again from zero, without the old TTL
+            try:
+                db.put_string(key, str(delta).encode(), None, "x = :old_x", {":old_x": refused.item["x"]})
+                return delta
+            except ConditionFailed:
+                continue
+        if record.type != "string":
+            raise ReplyError(WRONGTYPE)
+        raise ReplyError(OVERFLOW if "n" in record.item else NOT_INTEGER)
+
+
+@command("incr", 2)
+def incr(db: Database, args: list[bytes]) -> int:
+    """INCR key. Cost: 1 UpdateItem."""
+    return increment(db, args[0], 1)
+
+
+@command("decr", 2)
+def decr(db: Database, args: list[bytes]) -> int:
+    """DECR key. Cost: 1 UpdateItem."""
+    return increment(db, args[0], -1)
+
+
+@command("incrby", 3)
+def incrby(db: Database, args: list[bytes]) -> int:
+    """INCRBY key increment. Cost: 1 UpdateItem."""
+    return increment(db, args[0], parse_int(args[1]))
+
+
+@command("decrby", 3)
+def decrby(db: Database, args: list[bytes]) -> int:
+    """DECRBY key decrement. Cost: 1 UpdateItem."""
+    delta = parse_int(args[1])
+    if delta == INT64_MIN:
+        raise ReplyError("ERR decrement would overflow")
+    return increment(db, args[0], -delta)
+
+
+@command("incrbyfloat", 3)
+def incrbyfloat(db: Database, args: list[bytes]) -> bytes:
+    """INCRBYFLOAT key increment. Cost: 1 GetItem + 1 conditional PutItem (decimal arithmetic,
+    formatted as Redis does with 17 decimal places)."""
+    delta = parse_decimal(args[1])
+
+    def add(old: bytes | None) -> bytes:
+        total = DECIMALS.add(parse_decimal(old) if old is not None else 0, delta)
+        if not total.is_finite():
+            raise ReplyError("ERR increment would produce NaN or Infinity")
+        return format_decimal(total)
+
+    return modify_string(db, args[0], add)
+
+
+@command("append", 3)
+def append(db: Database, args: list[bytes]) -> int:
+    """APPEND key value. Cost: 1 GetItem + 1 conditional PutItem (DynamoDB cannot concatenate binary)."""
+    suffix = args[1]
+    return len(modify_string(db, args[0], lambda old: (old or b"") + suffix))
+
+
+@command("strlen", 2)
+def strlen(db: Database, args: list[bytes]) -> int:
+    """STRLEN key. Cost: 1 GetItem."""
+    return len(db.get_string(args[0]) or b"")
+
+
+@command("getrange", 4)
+def getrange(db: Database, args: list[bytes]) -> bytes:
+    """GETRANGE key start end. Cost: 1 GetItem."""
+    start, end = parse_int(args[1]), parse_int(args[2])
+    value = db.get_string(args[0]) or b""
+    length = len(value)
+    if start < 0 and end < 0 and start > end:
+        return b""
+    start = max(start + length if start < 0 else start, 0)
+    end = max(end + length if end < 0 else end, 0)
+    end = min(end, length - 1)
+    return value[start:end + 1] if start <= end and length else b""
+
+
+@command("setrange", 4)
+def setrange(db: Database, args: list[bytes]) -> int:
+    """SETRANGE key offset value. Cost: 1 GetItem + 1 conditional PutItem."""
+    offset, piece = parse_int(args[1]), args[2]
+    if offset < 0:
+        raise ReplyError("ERR offset is out of range")
+    if offset + len(piece) > MAX_VALUE:
+        raise ReplyError(f"ERR string exceeds maximum allowed size ({MAX_VALUE} bytes in Redimo)")
+
+    def overwrite(old: bytes | None) -> bytes | None:
+        if not piece:
+            return None
+        old = old or b""
+        return old[:offset].ljust(offset, b"\x00") + piece + old[offset + len(piece):]
+
+    return len(modify_string(db, args[0], overwrite) or b"")

@@ -1,0 +1,339 @@
+"""The one module that talks to DynamoDB.
+
+Every DynamoDB request Redimo makes goes through :class:`Gateway`. It
+
+* configures botocore's retry mode (``standard`` by default, ``adaptive`` on request) so that
+  throttling and transient errors are retried with backoff;
+* retries ``UnprocessedKeys`` / ``UnprocessedItems`` of batch calls until they are done;
+* splits bulk calls into DynamoDB's limits (100 keys a BatchGetItem, 25 items a BatchWriteItem);
+* turns "cannot reach the endpoint" into redis-py's ``ConnectionError``, naming the endpoint;
+* counts requests and the read/write capacity DynamoDB reports as consumed.
+"""
+
+from __future__ import annotations
+
+import random
+import threading
+import time
+import uuid
+from collections import Counter
+from dataclasses import dataclass, field
+from typing import Any, Iterator
+
+import boto3
+from botocore.config import Config
+from botocore.exceptions import (
+    ClientError,
+    ConnectionClosedError,
+    ConnectTimeoutError,
+    EndpointConnectionError,
+    ReadTimeoutError,
+)
+from redis.exceptions import ConnectionError as RedisConnectionError
+from redis.exceptions import TimeoutError as RedisTimeoutError
+
+Item = dict[str, dict[str, Any]]  # a DynamoDB item in the low-level attribute-value format
+
+BATCH_GET_LIMIT = 100
+BATCH_WRITE_LIMIT = 25
+TRANSACTION_LIMIT = 100
+READ_OPERATIONS = frozenset({"get_item", "batch_get_item", "query", "scan", "transact_get_items"})
+
+
+class ConditionFailed(Exception):
+    """A conditional write was refused; ``item`` is the item as it stood (None if absent)."""
+
+    def __init__(self, item: Item | None) -> None:
+        super().__init__("conditional check failed")
+        self.item = item
+
+
+class TransactionConditionFailed(Exception):
+    """A TransactWriteItems was cancelled because one of its conditions failed.
+
+    ``items[i]`` is the current item of action ``i`` when that action's condition failed, else None.
+    """
+
+    def __init__(self, failed: list[bool], items: list[Item | None]) -> None:
+        super().__init__("transaction condition failed")
+        self.failed = failed
+        self.items = items
+
+
+@dataclass
+class Usage:
+    """What the gateway has spent: requests by operation and consumed capacity units."""
+
+    requests: Counter = field(default_factory=Counter)
+    read_units: float = 0.0
+    write_units: float = 0.0
+
+    @property
+    def total_requests(self) -> int:
+        return sum(self.requests.values())
+
+    def snapshot(self) -> "Usage":
+        return Usage(Counter(self.requests), self.read_units, self.write_units)
+
+    def __sub__(self, other: "Usage") -> "Usage":
+        return Usage(self.requests - other.requests, self.read_units - other.read_units,
+                     self.write_units - other.write_units)
+
+
+def make_client(
+    *,
+    endpoint_url: str | None = None,
+    region_name: str | None = None,
+    retry_mode: str = "standard",
+    max_attempts: int = 5,
+    connect_timeout: float = 2.0,
+    read_timeout: float = 10.0,
+    max_pool_connections: int = 50,
+    **session_options: Any,
+):
+    """A boto3 DynamoDB client; unset options come from boto3's own configuration
+    (``AWS_ENDPOINT_URL_DYNAMODB``, ``AWS_REGION``, the credentials chain)."""
+    config = Config(
+        retries={"mode": retry_mode, "max_attempts": max_attempts},
+        connect_timeout=connect_timeout,
+        read_timeout=read_timeout,
+        max_pool_connections=max_pool_connections,
+    )
+    session = boto3.session.Session(**session_options)
+    return session.client("dynamodb", endpoint_url=endpoint_url, region_name=region_name, config=config)
+
+
+class Gateway:
+    """DynamoDB access for one table."""
+
+    def __init__(self, table: str, client: Any = None, consistent_reads: bool = True,
+                 **client_options: Any) -> None:
+        self.table = table
+        self.client = client if client is not None else make_client(**client_options)
+        self.consistent_reads = consistent_reads
+        self.usage = Usage()
+        self._lock = threading.Lock()
+
+    @property
+    def endpoint(self) -> str:
+        return self.client.meta.endpoint_url
+
+    # -- plumbing ---------------------------------------------------------------------------
+    def _record(self, operation: str, consumed: Any) -> None:
+        entries = consumed if isinstance(consumed, list) else [consumed] if consumed else []
+        with self._lock:
+            self.usage.requests[operation] += 1
+            for entry in entries:
+                if "ReadCapacityUnits" in entry or "WriteCapacityUnits" in entry:
+                    self.usage.read_units += entry.get("ReadCapacityUnits", 0.0)
+                    self.usage.write_units += entry.get("WriteCapacityUnits", 0.0)
+                elif operation in READ_OPERATIONS:
+                    self.usage.read_units += entry.get("CapacityUnits", 0.0)
+                else:
+                    self.usage.write_units += entry.get("CapacityUnits", 0.0)
+
+    def call(self, operation: str, **params: Any) -> dict:
+        """One DynamoDB request (botocore retries throttling and transient errors inside it)."""
+        params.setdefault("ReturnConsumedCapacity", "TOTAL")
+        try:
+            response = getattr(self.client, operation)(**params)
+        except ClientError as error:
+            self._record(operation, error.response.get("ConsumedCapacity"))
+            raise
+        except (EndpointConnectionError, ConnectTimeoutError, ConnectionClosedError) as error:
+            raise RedisConnectionError(f"Error connecting to DynamoDB at {self.endpoint}: {error}") from error
+        except ReadTimeoutError as error:
+            raise RedisTimeoutError(f"Timeout reading from DynamoDB at {self.endpoint}: {error}") from error
+        self._record(operation, response.get("ConsumedCapacity"))
+        return response
+
+    @staticmethod
+    def _backoff(attempt: int) -> None:
+        time.sleep(min(1.0, 0.02 * 2**attempt) * random.random())
+
+    # -- single items -----------------------------------------------------------------------
+    def get(self, key: Item, projection: str | None = None, names: dict | None = None) -> Item | None:
+        params: dict[str, Any] = {"TableName": self.table, "Key": key, "ConsistentRead": self.consistent_reads}
+        if projection:
+            params["ProjectionExpression"] = projection
+        if names:
+            params["ExpressionAttributeNames"] = names
+        return self.call("get_item", **params).get("Item")
+
+    def _conditional(self, operation: str, params: dict) -> dict:
+        params["TableName"] = self.table
+        if "ConditionExpression" in params:
+            params["ReturnValuesOnConditionCheckFailure"] = "ALL_OLD"
+        for name in ("ExpressionAttributeValues", "ExpressionAttributeNames"):
+            if name in params and not params[name]:
+                del params[name]
+        try:
+            return self.call(operation, **params)
+        except ClientError as error:
+            if error.response["Error"]["Code"] == "ConditionalCheckFailedException":
+                raise ConditionFailed(error.response.get("Item")) from None
+            raise
+
+    def put(self, item: Item, condition: str | None = None, values: dict | None = None,
+            names: dict | None = None, return_old: bool = False) -> Item | None:
+        """PutItem; returns the replaced item when ``return_old``. Raises ConditionFailed."""
+        params: dict[str, Any] = {"Item": item}
+        if condition:
+            params.update(ConditionExpression=condition, ExpressionAttributeValues=values or {},
+                          ExpressionAttributeNames=names or {})
+        if return_old:
+            params["ReturnValues"] = "ALL_OLD"
+        return self._conditional("put_item", params).get("Attributes")
+
+    def update(self, key: Item, expression: str, values: dict | None = None, names: dict | None = None,
+               condition: str | None = None, returns: str = "NONE") -> Item | None:
+        """UpdateItem; ``returns`` is DynamoDB's ReturnValues. Raises ConditionFailed."""
+        params: dict[str, Any] = {"Key": key, "UpdateExpression": expression, "ReturnValues": returns,
+                                  "ExpressionAttributeValues": values or {},
+                                  "ExpressionAttributeNames": names or {}}
+        if condition:
+            params["ConditionExpression"] = condition
+        return self._conditional("update_item", params).get("Attributes")
+
+    def delete(self, key: Item, condition: str | None = None, values: dict | None = None,
+               names: dict | None = None, return_old: bool = True) -> Item | None:
+        """DeleteItem; returns the deleted item. Raises ConditionFailed."""
+        params: dict[str, Any] = {"Key": key, "ReturnValues": "ALL_OLD" if return_old else "NONE"}
+        if condition:
+            params.update(ConditionExpression=condition, ExpressionAttributeValues=values or {},
+                          ExpressionAttributeNames=names or {})
+        return self._conditional("delete_item", params).get("Attributes")
+
+    # -- bulk -------------------------------------------------------------------------------
+    def batch_get(self, keys: list[Item], projection: str | None = None,
+                  names: dict | None = None) -> list[Item]:
+        """All existing items among ``keys`` (which must be distinct), 100 keys a request."""
+        found: list[Item] = []
+        for start in range(0, len(keys), BATCH_GET_LIMIT):
+            request: dict[str, Any] = {"Keys": keys[start:start + BATCH_GET_LIMIT],
+                                       "ConsistentRead": self.consistent_reads}
+            if projection:
+                request["ProjectionExpression"] = projection
+            if names:
+                request["ExpressionAttributeNames"] = names
+            pending = {self.table: request}
+            attempt = 0
+            while pending:
+                response = self.call("batch_get_item", RequestItems=pending)
+                found.extend(response["Responses"].get(self.table, []))
+                pending = response.get("UnprocessedKeys") or {}
+                if pending:
+                    self._backoff(attempt)
+                    attempt += 1
+        return found
+
+    def batch_write(self, puts: list[Item] = (), deletes: list[Item] = ()) -> None:
+        """Put and delete items, 25 to a request, retrying unprocessed items until done.
+        Keys must be distinct across ``puts`` and ``deletes``."""
+        requests = [{"PutRequest": {"Item": item}} for item in puts]
+        requests += [{"DeleteRequest": {"Key": key}} for key in deletes]
+        for start in range(0, len(requests), BATCH_WRITE_LIMIT):
+            pending = {self.table: requests[start:start + BATCH_WRITE_LIMIT]}
+            attempt = 0
+            while pending:
+                response = self.call("batch_write_item", RequestItems=pending)
+                pending = response.get("UnprocessedItems") or {}
+                if pending:
+                    self._backoff(attempt)
+                    attempt += 1
+
+    def transact_write(self, actions: list[dict]) -> None:
+        """One TransactWriteItems (at most 100 actions). Each action is ``{"Put": {...}}``,
+        ``{"Update": ...}``, ``{"Delete": ...}`` or ``{"ConditionCheck": ...}`` without TableName.
+        Raises TransactionConditionFailed when a condition fails; retries transaction conflicts."""
+        if len(actions) > TRANSACTION_LIMIT:
+            raise ValueError(f"a transaction takes at most {TRANSACTION_LIMIT} actions")
+        items = []
+        for action in actions:
+            (kind, body), = action.items()
+            body = {**body, "TableName": self.table}
+            if "ConditionExpression" in body:
+                body["ReturnValuesOnConditionCheckFailure"] = "ALL_OLD"
+            for name in ("ExpressionAttributeValues", "ExpressionAttributeNames"):
+                if name in body and not body[name]:
+                    del body[name]
+            items.append({kind: body})
+        token = uuid.uuid4().hex
+        for attempt in range(8):
+            try:
+                self.call("transact_write_items", TransactItems=items, ClientRequestToken=token)
+                return
+            except ClientError as error:
+                if error.response["Error"]["Code"] != "TransactionCanceledException":
+                    raise
+                reasons = error.response.get("CancellationReasons") or []
+                codes = [reason.get("Code") for reason in reasons]
+                if "ConditionalCheckFailed" in codes:
+                    raise TransactionConditionFailed(
+                        [code == "ConditionalCheckFailed" for code in codes],
+                        [reason.get("Item") for reason in reasons]) from None
+                if "TransactionConflict" not in codes or attempt == 7:
+                    raise
+                token = uuid.uuid4().hex
+                self._backoff(attempt)
+
+    def query(self, key_condition: str, values: dict, names: dict | None = None, *,
+              projection: str | None = None, limit: int | None = None, forward: bool = True,
+              start: Item | None = None, index: str | None = None) -> Iterator[Item]:
+        """Items matching a key condition, following pages until ``limit`` items were read."""
+        params: dict[str, Any] = {"TableName": self.table, "KeyConditionExpression": key_condition,
+                                  "ExpressionAttributeValues": values, "ScanIndexForward": forward}
+        if index:
+            params["IndexName"] = index
+        else:
+            params["ConsistentRead"] = self.consistent_reads
+        if names:
+            params["ExpressionAttributeNames"] = names
+        if projection:
+            params["ProjectionExpression"] = projection
+        if start:
+            params["ExclusiveStartKey"] = start
+        remaining = limit
+        while True:
+            if remaining is not None:
+                params["Limit"] = remaining
+            page = self.call("query", **params)
+            yield from page.get("Items", [])
+            if remaining is not None:
+                remaining -= page.get("Count", 0)
+                if remaining <= 0:
+                    return
+            if "LastEvaluatedKey" not in page:
+                return
+            params["ExclusiveStartKey"] = page["LastEvaluatedKey"]
+
+    def scan_page(self, *, filter_expression: str | None = None, values: dict | None = None,
+                  names: dict | None = None, projection: str | None = None, limit: int | None = None,
+                  start: Item | None = None, count_only: bool = False) -> tuple[list[Item], int, Item | None]:
+        """One Scan page: (items, count, last evaluated key or None at the end)."""
+        params: dict[str, Any] = {"TableName": self.table, "ConsistentRead": self.consistent_reads}
+        if filter_expression:
+            params["FilterExpression"] = filter_expression
+        if values:
+            params["ExpressionAttributeValues"] = values
+        if names:
+            params["ExpressionAttributeNames"] = names
+        if projection:
+            params["ProjectionExpression"] = projection
+        if limit:
+            params["Limit"] = limit
+        if start:
+            params["ExclusiveStartKey"] = start
+        if count_only:
+            params["Select"] = "COUNT"
+        page = self.call("scan", **params)
+        return page.get("Items", []), page.get("Count", 0), page.get("LastEvaluatedKey")
+
+    def scan(self, **options: Any) -> Iterator[Item]:
+        """Every item a filtered Scan returns, page after page."""
+        start = None
+        while True:
+            items, _, start = self.scan_page(start=start, **options)
+            yield from items
+            if start is None:
+                return

@@ -1,0 +1,219 @@
+"""The single-table layout (docs/data-model.md) for one namespace: keys, head items, expiry, chunks.
+
+Every Redis key is one DynamoDB partition ``pk = namespace + NUL + key``. Its *head* item
+(``sk = HEAD``) carries the type ``t``, the expiry ``x`` (epoch ms, checked on every read) and
+``tx`` (epoch seconds, the table's TTL attribute, so AWS deletes it eventually). A string lives in
+its head: ``n`` (a Number) when it is a canonical integer, so INCR is one atomic UpdateItem, else
+``v`` (Binary). A string longer than ``INLINE_LIMIT`` is split into chunk items
+``sk = CHUNK + generation + index``; the head names the generation ``g`` and count ``c``, and is
+written last, so a reader never sees a half-written value.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from dataclasses import dataclass
+from typing import Any, Callable, Iterable
+
+from .gateway import ConditionFailed, Gateway, Item
+from .protocol import WRONGTYPE, ReplyError, canonical_int
+
+HEAD = b"\x00"
+CHUNK = b"\x01"
+INLINE_LIMIT = 350_000  # bytes of value kept in the head item; DynamoDB's item limit is 400 KB
+MAX_VALUE = 64 * 1024 * 1024
+MAX_PARTITION_KEY = 2048  # DynamoDB's limit for a binary partition key
+
+LIVE = "(attribute_not_exists(x) OR x > :now)"
+ABSENT_OR_EXPIRED = "(attribute_not_exists(t) OR x <= :now)"
+
+
+def millis() -> int:
+    return time.time_ns() // 1_000_000
+
+
+def ttl_seconds(expire_at_ms: int) -> str:
+    """The TTL attribute for an expiry: whole seconds, rounded up so AWS never deletes early."""
+    return str(-(-expire_at_ms // 1000))
+
+
+@dataclass
+class Record:
+    """A live head item, decoded."""
+
+    type: str
+    expire_at: int | None
+    item: Item
+
+    @property
+    def chunks(self) -> int:
+        return int(self.item["c"]["N"]) if "c" in self.item else 0
+
+    def unchanged(self) -> tuple[str, dict]:
+        """A condition that holds only while the head is exactly as read (for read-modify-write)."""
+        for name in ("g", "n", "v"):
+            if name in self.item:
+                condition = f"{name} = :old_{name}"
+                values = {f":old_{name}": self.item[name]}
+                break
+        else:
+            condition, values = "t = :old_t", {":old_t": self.item["t"]}
+        if self.expire_at is None:
+            return f"{condition} AND attribute_not_exists(x)", values
+        return f"{condition} AND x = :old_x", {**values, ":old_x": self.item["x"]}
+
+
+class Database:
+    """One namespace of one table: the analogue of a Redis database."""
+
+    def __init__(self, gateway: Gateway, namespace: str = "0", clock: Callable[[], int] = millis) -> None:
+        if "\x00" in namespace:
+            raise ValueError("a namespace cannot contain NUL")
+        self.gateway = gateway
+        self.namespace = namespace
+        self.prefix = namespace.encode() + b"\x00"
+        self.clock = clock
+
+    def other(self, namespace: str) -> "Database":
+        return Database(self.gateway, namespace, self.clock)
+
+    # -- keys -------------------------------------------------------------------------------
+    def pk(self, key: bytes) -> bytes:
+        pk = self.prefix + key
+        if len(pk) > MAX_PARTITION_KEY:
+            raise ReplyError(f"ERR key is too long for DynamoDB: at most {MAX_PARTITION_KEY - len(self.prefix)} "
+                             f"bytes in namespace '{self.namespace}'")
+        return pk
+
+    def head_key(self, key: bytes) -> Item:
+        return {"pk": {"B": self.pk(key)}, "sk": {"B": HEAD}}
+
+    def key_of(self, item: Item) -> bytes:
+        return item["pk"]["B"][len(self.prefix):]
+
+    def now(self) -> dict:
+        return {":now": {"N": str(self.clock())}}
+
+    # -- head items -------------------------------------------------------------------------
+    def record(self, item: Item | None) -> Record | None:
+        """The live record of a head item, or None when it is absent or expired."""
+        if not item:
+            return None
+        expire_at = int(item["x"]["N"]) if "x" in item else None
+        if expire_at is not None and expire_at <= self.clock():
+            return None
+        return Record(item["t"]["S"], expire_at, item)
+
+    def load(self, key: bytes, projection: str | None = None) -> Record | None:
+        """One GetItem of the head; None for a missing or expired key."""
+        return self.record(self.gateway.get(self.head_key(key), projection))
+
+    def load_many(self, keys: Iterable[bytes], projection: str | None = None) -> dict[bytes, Record]:
+        """Live heads of distinct keys, ceil(n/100) BatchGetItem requests."""
+        items = self.gateway.batch_get([self.head_key(key) for key in keys], projection)
+        records = {self.key_of(item): self.record(item) for item in items}
+        return {key: record for key, record in records.items() if record}
+
+    def expiry_attributes(self, expire_at: int | None) -> Item:
+        if expire_at is None:
+            return {}
+        return {"x": {"N": str(expire_at)}, "tx": {"N": ttl_seconds(expire_at)}}
+
+    # -- strings ----------------------------------------------------------------------------
+    def string_items(self, key: bytes, value: bytes, expire_at: int | None) -> tuple[Item, list[Item]]:
+        """The head item and chunk items that store a string value."""
+        head: Item = {**self.head_key(key), "t": {"S": "string"}, **self.expiry_attributes(expire_at)}
+        if len(value) > MAX_VALUE:
+            raise ReplyError(f"ERR string exceeds maximum allowed size ({MAX_VALUE} bytes in Redimo)")
+        if len(value) <= INLINE_LIMIT:
+            if canonical_int(value) is not None:
+                head["n"] = {"N": value.decode()}
+            else:
+                head["v"] = {"B": value}
+            return head, []
+        generation = os.urandom(8)
+        pieces = [value[i:i + INLINE_LIMIT] for i in range(0, len(value), INLINE_LIMIT)]
+        head["g"] = {"B": generation}
+        head["c"] = {"N": str(len(pieces))}
+        chunks = [{"pk": head["pk"], "sk": {"B": CHUNK + generation + index.to_bytes(4, "big")},
+                   "v": {"B": piece}, **self.expiry_attributes(expire_at)}
+                  for index, piece in enumerate(pieces)]
+        return head, chunks
+
+    def chunk_keys(self, item: Item) -> list[Item]:
+        if "c" not in item:
+            return []
+        generation = item["g"]["B"]
+        return [{"pk": item["pk"], "sk": {"B": CHUNK + generation + index.to_bytes(4, "big")}}
+                for index in range(int(item["c"]["N"]))]
+
+    def string_value(self, record: Record) -> bytes | None:
+        """The bytes of a live string record; None if its chunks were replaced meanwhile."""
+        item = record.item
+        if "n" in item:
+            return item["n"]["N"].encode()
+        if "v" in item:
+            return item["v"]["B"]
+        chunk_keys = self.chunk_keys(item)
+        found = {chunk["sk"]["B"]: chunk["v"]["B"] for chunk in self.gateway.batch_get(chunk_keys)}
+        if len(found) != len(chunk_keys):
+            return None
+        return b"".join(found[key["sk"]["B"]] for key in chunk_keys)
+
+    def get_string(self, key: bytes) -> bytes | None:
+        """GET: one GetItem for an inline value (plus ceil(chunks/100) BatchGetItem for a chunked one)."""
+        while True:
+            record = self.load(key)
+            if record is None:
+                return None
+            if record.type != "string":
+                raise ReplyError(WRONGTYPE)
+            value = self.string_value(record)
+            if value is not None:
+                return value
+
+    def put_string(self, key: bytes, value: bytes, expire_at: int | None, condition: str | None = None,
+                   values: dict | None = None) -> Item | None:
+        """Write a string (chunks first, head last); returns the replaced head item.
+        Raises ConditionFailed (after removing the chunks it wrote) when ``condition`` fails."""
+        head, chunks = self.string_items(key, value, expire_at)
+        if chunks:
+            self.gateway.batch_write(puts=chunks)
+        try:
+            old = self.gateway.put(head, condition, values, return_old=True)
+        except ConditionFailed:
+            if chunks:
+                self.gateway.batch_write(deletes=self.chunk_keys(head))
+            raise
+        self.discard(old)
+        return old
+
+    def discard(self, *old_items: Item | None) -> None:
+        """Delete what a replaced or deleted head leaves behind (its value chunks)."""
+        leftovers = [key for item in old_items if item for key in self.chunk_keys(item)]
+        if leftovers:
+            self.gateway.batch_write(deletes=leftovers)
+
+    def all_items(self, key: bytes) -> list[Item]:
+        """Every item of a key (head, chunks, members): Query pages of its partition."""
+        return list(self.gateway.query("pk = :pk", {":pk": {"B": self.pk(key)}}))
+
+    def set_expiry_of_chunks(self, head: Item, expire_at: int | None) -> None:
+        """Chunks carry the head's TTL attribute so AWS deletes them together."""
+        for key in self.chunk_keys(head):
+            try:
+                if expire_at is None:
+                    self.gateway.update(key, "REMOVE tx", condition="attribute_exists(pk)")
+                else:
+                    self.gateway.update(key, "SET tx = :tx", {":tx": {"N": ttl_seconds(expire_at)}},
+                                        condition="attribute_exists(pk)")
+            except ConditionFailed:
+                pass  # replaced meanwhile: nothing to keep alive
+
+    def scan_heads(self, extra_filter: str = "", values: dict | None = None, **options: Any):
+        """Scan-page options that select the live head items of this namespace."""
+        expression = f"begins_with(pk, :prefix) AND sk = :head AND {LIVE}" + extra_filter
+        return dict(filter_expression=expression,
+                    values={":prefix": {"B": self.prefix}, ":head": {"B": HEAD}, **self.now(), **(values or {})},
+                    **options)
