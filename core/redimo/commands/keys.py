@@ -180,27 +180,32 @@ def pexpiretime(db: Database, args: list[bytes]) -> int:
     return record if isinstance(record, int) else record.expire_at
 
 
-@command("persist", 2)
-def persist(db: Database, args: list[bytes]) -> int:
-    """PERSIST key. Cost: 1 conditional UpdateItem (plus one a chunk for a chunked value)."""
-    key = args[0]
-    condition = f"attribute_exists(x) AND {LIVE}"
+def remove_expiry(db: Database, key: bytes, only_volatile: bool) -> bool:
+    """Make a live key persistent: 1 conditional UpdateItem (plus one a chunk for a chunked value).
+    Returns whether it was changed; with ``only_volatile`` (PERSIST) a key without TTL is not."""
+    condition = f"attribute_exists(t) AND {LIVE}" + (" AND attribute_exists(x)" if only_volatile else "")
     try:
         db.gateway.update(db.head_key(key), "REMOVE x, tx", db.now(),
                           condition=f"{condition} AND attribute_not_exists(c)")
-        return 1
+        return True
     except ConditionFailed as refused:
         record = db.record(refused.item)
-    if record is None or record.expire_at is None:
-        return 0
+    if record is None or not record.chunks or (only_volatile and record.expire_at is None):
+        return False
     unchanged, values = record.unchanged()
     try:
         db.gateway.update(db.head_key(key), "REMOVE x, tx", {**values, **db.now()},
                           condition=f"{condition} AND {unchanged}")
     except ConditionFailed:
-        return 0
+        return False
     db.set_expiry_of_chunks(record.item, None)
-    return 1
+    return True
+
+
+@command("persist", 2)
+def persist(db: Database, args: list[bytes]) -> int:
+    """PERSIST key. Cost: 1 conditional UpdateItem (plus one a chunk for a chunked value)."""
+    return int(remove_expiry(db, args[0], only_volatile=True))
 
 
 def copy_key(db: Database, source: bytes, target_db: Database, target: bytes, replace: bool,

@@ -290,14 +290,17 @@ def msetnx(db: Database, args: list[bytes]) -> int:
     return int(write_many(db, mapping, None, atomic=True, only_new=True))
 
 
-def increment(db: Database, key: bytes, delta: int) -> int:
+def increment(db: Database, key: bytes, delta: int, must_exist: bool = False) -> int | None:
     """INCRBY as one atomic UpdateItem (the value is a DynamoDB Number). An expired key is
-    replaced by ``delta`` with one more conditional PutItem."""
+    replaced by ``delta`` with one more conditional PutItem. With ``must_exist`` (Django's incr),
+    a missing or expired key is left alone and None returned, still in one request."""
     low, high = (INT64_MIN, INT64_MAX - delta) if delta >= 0 else (INT64_MIN - delta, INT64_MAX)
     values = {":delta": {"N": str(delta)}, ":zero": {"N": "0"}, ":low": {"N": str(low)},
               ":high": {"N": str(high)}, **STRING, **db.now()}
     condition = (f"(attribute_not_exists(t) OR (t = :string AND attribute_exists(n) AND n BETWEEN :low AND :high))"
                  f" AND {LIVE}")
+    if must_exist:
+        condition += " AND attribute_exists(t)"
     while True:
         try:
             item = db.gateway.update(db.head_key(key), "SET n = if_not_exists(n, :zero) + :delta, t = :string",
@@ -305,6 +308,8 @@ def increment(db: Database, key: bytes, delta: int) -> int:
             return int(item["n"]["N"])
         except ConditionFailed as refused:
             record = db.record(refused.item)
+        if record is None and must_exist:
+            return None
         if record is None:  # expired: start again from zero, without the old TTL
             try:
                 db.put_string(key, str(delta).encode(), None, "x = :old_x", {":old_x": refused.item["x"]})
