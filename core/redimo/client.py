@@ -88,8 +88,8 @@ class Redimo(redis.Redis):
 
     ``table`` names the table, ``namespace`` the keyspace inside it (Redis's database number).
     ``client`` is a boto3 DynamoDB client; without one, the remaining keyword arguments
-    (``endpoint_url``, ``region_name``, ``retry_mode``, ``max_attempts``, ``connect_timeout``,
-    ``read_timeout``, or boto3 session options) configure a new one, and anything unset comes from
+    (``endpoint_url``, ``region_name``, ``retry_mode``, ``max_attempts``, ``connect_attempts``,
+    ``connect_timeout``, ``read_timeout``, or boto3 session options) configure a new one, and anything unset comes from
     boto3's own configuration.
     """
 

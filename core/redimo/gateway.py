@@ -22,13 +22,8 @@ from typing import Any, Iterator
 
 import boto3
 from botocore.config import Config
-from botocore.exceptions import (
-    ClientError,
-    ConnectionClosedError,
-    ConnectTimeoutError,
-    EndpointConnectionError,
-    ReadTimeoutError,
-)
+from botocore.exceptions import ClientError, ConnectionClosedError, ReadTimeoutError
+from botocore.exceptions import ConnectionError as BotocoreConnectionError
 from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
@@ -89,10 +84,16 @@ def make_client(
     connect_timeout: float = 2.0,
     read_timeout: float = 10.0,
     max_pool_connections: int = 50,
+    connect_attempts: int = 2,
     **session_options: Any,
 ):
     """A boto3 DynamoDB client; unset options come from boto3's own configuration
-    (``AWS_ENDPOINT_URL_DYNAMODB``, ``AWS_REGION``, the credentials chain)."""
+    (``AWS_ENDPOINT_URL_DYNAMODB``, ``AWS_REGION``, the credentials chain).
+
+    ``max_attempts`` is botocore's: retries after the first attempt, for throttling and transient
+    errors. Failing to *connect* at all is given up after ``connect_attempts`` attempts, so an
+    unreachable endpoint fails within about ``connect_attempts * connect_timeout`` seconds instead of
+    ``(max_attempts + 1) * connect_timeout``."""
     config = Config(
         retries={"mode": retry_mode, "max_attempts": max_attempts},
         connect_timeout=connect_timeout,
@@ -100,7 +101,16 @@ def make_client(
         max_pool_connections=max_pool_connections,
     )
     session = boto3.session.Session(**session_options)
-    return session.client("dynamodb", endpoint_url=endpoint_url, region_name=region_name, config=config)
+    client = session.client("dynamodb", endpoint_url=endpoint_url, region_name=region_name, config=config)
+
+    def limit_connect_retries(attempts: int, caught_exception: Exception | None = None, **_: Any) -> bool | None:
+        if isinstance(caught_exception, BotocoreConnectionError) and attempts >= connect_attempts:
+            return False  # no retry; None would leave the decision to botocore's retry handler
+        return None
+
+    client.meta.events.register_first("needs-retry.dynamodb", limit_connect_retries,
+                                      unique_id="redimo-limit-connect-retries")
+    return client
 
 
 class Gateway:
@@ -140,7 +150,7 @@ class Gateway:
         except ClientError as error:
             self._record(operation, error.response.get("ConsumedCapacity"))
             raise
-        except (EndpointConnectionError, ConnectTimeoutError, ConnectionClosedError) as error:
+        except (BotocoreConnectionError, ConnectionClosedError) as error:
             raise RedisConnectionError(f"Error connecting to DynamoDB at {self.endpoint}: {error}") from error
         except ReadTimeoutError as error:
             raise RedisTimeoutError(f"Timeout reading from DynamoDB at {self.endpoint}: {error}") from error

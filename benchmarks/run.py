@@ -1,0 +1,224 @@
+"""Measure each command's DynamoDB cost and latency against DynamoDB Local, next to the bare boto3
+call that does the same single request on the same client.
+
+    python benchmarks/run.py [--iterations N] [--write-docs]
+
+Prints a Markdown table: requests, RCU and WCU per call (as DynamoDB reports them), median and p99
+latency, and the ratio of the median to the bare boto3 call's median.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import statistics
+import sys
+import time
+import uuid
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Callable
+
+from redimo import Redimo
+from redimo.gateway import make_client
+from redimo.local import dynamodb_local
+from redimo.table import create_table
+
+ROOT = Path(__file__).resolve().parent.parent
+TABLE = "redimo-bench"
+VALUE = b"v" * 100
+
+
+@dataclass
+class Case:
+    name: str
+    run: Callable[[int], Any]  # the Redimo call, given the iteration number
+    bare: Callable[[int], Any] | None = None  # the same single request through boto3
+    setup: Callable[[], Any] | None = None
+    prepare: Callable[[int], Any] | None = None  # untimed, before each iteration
+
+
+@dataclass
+class Result:
+    name: str
+    requests: float
+    read_units: float
+    write_units: float
+    median_ms: float
+    p99_ms: float
+    ratio: float | None
+
+
+def percentile(samples: list[float], fraction: float) -> float:
+    ordered = sorted(samples)
+    return ordered[min(len(ordered) - 1, int(fraction * len(ordered)))]
+
+
+def measure(redimo: Redimo, case: Case, iterations: int) -> Result:
+    if case.setup:
+        case.setup()
+    for warm in range(5):
+        case.run(warm)
+        if case.bare:
+            case.bare(warm)
+    ours, bare = [], []
+    spent_reads = spent_writes = 0.0
+    requests = 0
+    for index in range(iterations):
+        if case.prepare:
+            case.prepare(index)
+        before = redimo.gateway.usage.snapshot()
+        started = time.perf_counter()
+        case.run(index)
+        ours.append(time.perf_counter() - started)
+        spent = redimo.gateway.usage - before
+        requests += spent.total_requests
+        spent_reads += spent.read_units
+        spent_writes += spent.write_units
+        if case.bare:
+            started = time.perf_counter()
+            case.bare(index)
+            bare.append(time.perf_counter() - started)
+    median = statistics.median(ours)
+    return Result(case.name, requests / iterations, spent_reads / iterations, spent_writes / iterations,
+                  median * 1000, percentile(ours, 0.99) * 1000,
+                  median / statistics.median(bare) if bare else None)
+
+
+def table_markdown(results: list[Result]) -> str:
+    lines = ["| operation | requests | RCU | WCU | median ms | p99 ms | vs bare boto3 |",
+             "|---|---:|---:|---:|---:|---:|---:|"]
+    for result in results:
+        ratio = f"{result.ratio:.2f}x" if result.ratio else "-"
+        lines.append(f"| {result.name} | {result.requests:g} | {result.read_units:g} | {result.write_units:g} "
+                     f"| {result.median_ms:.2f} | {result.p99_ms:.2f} | {ratio} |")
+    return "\n".join(lines)
+
+
+def core_cases(r: Redimo) -> list[Case]:
+    client, db, table = r.gateway.client, r.engine.db, r.gateway.table
+
+    def head(key: bytes) -> dict:
+        return db.head_key(key)
+
+    def bare_get(_: int) -> Any:
+        return client.get_item(TableName=table, Key=head(b"k"), ConsistentRead=True, ReturnConsumedCapacity="TOTAL")
+
+    def bare_put(i: int) -> Any:
+        item = {**head(b"k"), "t": {"S": "string"}, "v": {"B": VALUE}}
+        return client.put_item(TableName=table, Item=item, ReturnConsumedCapacity="TOTAL")
+
+    def bare_update(_: int) -> Any:
+        return client.update_item(TableName=table, Key=head(b"n"), UpdateExpression="SET n = if_not_exists(n, :z) + :d",
+                                  ExpressionAttributeValues={":z": {"N": "0"}, ":d": {"N": "1"}},
+                                  ReturnConsumedCapacity="TOTAL")
+
+    def bare_delete(_: int) -> Any:
+        return client.delete_item(TableName=table, Key=head(b"gone"), ReturnConsumedCapacity="TOTAL")
+
+    def bare_expire(_: int) -> Any:
+        return client.update_item(TableName=table, Key=head(b"k"), UpdateExpression="SET x = :x",
+                                  ExpressionAttributeValues={":x": {"N": str(time.time_ns() // 10**6 + 10**6)}},
+                                  ReturnConsumedCapacity="TOTAL")
+
+    keys = [f"m{i}".encode() for i in range(100)]
+
+    def bare_batch_get(_: int) -> Any:
+        return client.batch_get_item(RequestItems={table: {"Keys": [head(key) for key in keys], "ConsistentRead": True}},
+                                     ReturnConsumedCapacity="TOTAL")
+
+    def bare_transaction(_: int) -> Any:
+        items = [{"Put": {"TableName": table, "Item": {**head(key), "t": {"S": "string"}, "v": {"B": VALUE}}}}
+                 for key in keys[:25]]
+        return client.transact_write_items(TransactItems=items, ReturnConsumedCapacity="TOTAL")
+
+    return [
+        Case("GET", lambda i: r.get("k"), bare_get, lambda: r.set("k", VALUE)),
+        Case("SET", lambda i: r.set("k", VALUE), bare_put),
+        Case("SET EX", lambda i: r.set("k", VALUE, ex=3600), bare_put),
+        Case("SET NX (key exists)", lambda i: r.set("k", VALUE, nx=True), bare_put),
+        Case("INCR", lambda i: r.incr("n"), bare_update),
+        Case("DEL (1 key)", lambda i: r.delete("gone"), bare_delete),
+        Case("EXPIRE", lambda i: r.expire("k", 3600), bare_expire),
+        Case("TTL", lambda i: r.ttl("k"), bare_get),
+        Case("EXISTS (1 key)", lambda i: r.exists("k"), bare_get),
+        Case("GETDEL (missing)", lambda i: r.getdel("gone"), bare_delete),
+        Case("APPEND (2 requests)", lambda i: r.append("a", "x") if i % 50 else r.set("a", "x")),
+        Case("INCRBYFLOAT (2 requests)", lambda i: r.incrbyfloat("f", 0.5)),
+        Case("MGET 100 keys", lambda i: r.mget(keys), bare_batch_get, lambda: r.mset({key: VALUE for key in keys})),
+        Case("MSET 25 keys (transaction)", lambda i: r.mset({key: VALUE for key in keys[:25]}), bare_transaction),
+        Case("DEL 25 keys", lambda i: r.delete(*keys[:25]),
+             prepare=lambda i: r.gateway.batch_write(puts=[{**head(key), "t": {"S": "string"}, "v": {"B": VALUE}}
+                                                          for key in keys[:25]])),
+        Case("GET 1 MB value (3 chunks)", lambda i: r.get("big"), None, lambda: r.set("big", b"b" * 1_000_000)),
+    ]
+
+
+def cache_cases(endpoint: str, client: Any) -> list[Case]:
+    """Django cache methods (when redimo_django is importable and Django is installed)."""
+    try:
+        import django
+        from django.conf import settings
+    except ImportError:
+        return []
+    if not settings.configured:
+        settings.configure(CACHES={}, USE_TZ=True)
+        django.setup()
+    from redimo_django.cache import RedimoCache
+
+    cache = RedimoCache(TABLE, {"OPTIONS": {"CLIENT_FACTORY": lambda: client, "NAMESPACE": "bench-cache"}})
+    bench_cache.instance = cache
+    return [
+        Case("cache.get", lambda i: cache.get("k"), None, lambda: cache.set("k", "value")),
+        Case("cache.set", lambda i: cache.set("k", "value")),
+        Case("cache.add (exists)", lambda i: cache.add("k", "value")),
+        Case("cache.touch", lambda i: cache.touch("k", 600)),
+        Case("cache.incr", lambda i: cache.incr("n"), None, lambda: cache.set("n", 1)),
+        Case("cache.delete", lambda i: cache.delete("gone")),
+        Case("cache.has_key", lambda i: cache.has_key("k")),
+        Case("cache.get_many 100", lambda i: cache.get_many([f"m{j}" for j in range(100)]), None,
+             lambda: cache.set_many({f"m{j}": j for j in range(100)})),
+        Case("cache.set_many 25", lambda i: cache.set_many({f"m{j}": j for j in range(25)})),
+    ]
+
+
+class bench_cache:  # keeps the cache alive for the run
+    instance: Any = None
+
+
+def run(iterations: int) -> list[Result]:
+    with dynamodb_local() as endpoint:
+        client = make_client(endpoint_url=endpoint, region_name=os.environ.get("AWS_REGION", "us-east-1"))
+        r = Redimo(table=TABLE, namespace=f"bench-{uuid.uuid4().hex[:8]}", client=client)
+        create_table(r.gateway)
+        results = []
+        cases = core_cases(r)
+        for case in cases:
+            print(f"measuring {case.name} ...", file=sys.stderr, flush=True)
+            results.append(measure(r, case, iterations))
+        for case in cache_cases(endpoint, client):
+            print(f"measuring {case.name} ...", file=sys.stderr, flush=True)
+            results.append(measure(bench_cache.instance._redimo, case, iterations))
+        return results
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--iterations", type=int, default=200)
+    parser.add_argument("--write-docs", action="store_true", help="write the table into docs/performance.md")
+    arguments = parser.parse_args()
+    for name, value in {"AWS_ACCESS_KEY_ID": "local", "AWS_SECRET_ACCESS_KEY": "local", "AWS_REGION": "us-east-1"}.items():
+        os.environ.setdefault(name, value)
+    results = run(arguments.iterations)
+    table = table_markdown(results)
+    print(table)
+    if arguments.write_docs:
+        path = ROOT / "docs" / "performance.md"
+        text = path.read_text()
+        start, end = text.index("<!-- table -->"), text.index("<!-- /table -->")
+        path.write_text(text[:start] + "<!-- table -->\n" + table + "\n" + text[end:])
+        print(f"wrote {path}", file=sys.stderr)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,109 @@
+"""A scripted tour of Redimo on DynamoDB Local: the core client, then the Django cache backend.
+Each step prints what it does, the reply, and what it cost in DynamoDB requests and capacity.
+
+    make demo
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from contextlib import contextmanager
+from typing import Any, Iterator
+
+from redimo import Redimo
+from redimo.local import dynamodb_local
+
+TABLE = "redimo-demo"
+
+
+@contextmanager
+def step(client: Redimo, description: str) -> Iterator[list]:
+    """Print one step: its description, reply and cost."""
+    box: list = []
+    before = client.gateway.usage.snapshot()
+    started = time.perf_counter()
+    yield box
+    elapsed = (time.perf_counter() - started) * 1000
+    spent = client.gateway.usage - before
+    calls = ", ".join(f"{count} {name}" for name, count in sorted(spent.requests.items())) or "no request"
+    reply = box[0] if box else None
+    print(f"  {description:<46} -> {reply!r:<28} {calls}; RCU {spent.read_units:g}, WCU {spent.write_units:g}; "
+          f"{elapsed:.1f} ms")
+
+
+def tour_core(r: Redimo) -> None:
+    print("\n== redimo.Redimo: redis-py's API on DynamoDB ==")
+    commands: list[tuple[str, Any]] = [
+        ("SET greeting hello EX 3600", lambda: r.set("greeting", "hello", ex=3600)),
+        ("GET greeting", lambda: r.get("greeting")),
+        ("TTL greeting", lambda: r.ttl("greeting")),
+        ("INCR visits (atomic UpdateItem)", lambda: r.incr("visits")),
+        ("INCRBY visits 41", lambda: r.incrby("visits", 41)),
+        ("SET lock token NX PX 30000", lambda: r.set("lock", "token", nx=True, px=30000)),
+        ("SET lock other NX (refused)", lambda: r.set("lock", "other", nx=True)),
+        ("MSET a 1 b 2 c 3 (one transaction)", lambda: r.mset({"a": 1, "b": 2, "c": 3})),
+        ("MGET a b c missing (one batch)", lambda: r.mget("a", "b", "c", "missing")),
+        ("APPEND greeting ', world'", lambda: r.append("greeting", ", world")),
+        ("SET big <1 MB> (chunked)", lambda: r.set("big", b"x" * 1_000_000)),
+        ("STRLEN big", lambda: r.strlen("big")),
+        ("KEYS *", lambda: sorted(r.keys("*"))),
+        ("DEL a b c big", lambda: r.delete("a", "b", "c", "big")),
+        ("PEXPIRE greeting 1", lambda: r.pexpire("greeting", 1)),
+    ]
+    for description, call in commands:
+        with step(r, description) as box:
+            box.append(call())
+    time.sleep(0.01)
+    with step(r, "GET greeting (expired: hidden on read)") as box:
+        box.append(r.get("greeting"))
+
+
+def tour_cache(endpoint: str) -> None:
+    import django
+    from django.conf import settings
+
+    settings.configure(CACHES={"default": {
+        "BACKEND": "redimo_django.cache.RedimoCache",
+        "LOCATION": TABLE,
+        "OPTIONS": {"ENDPOINT_URL": endpoint, "NAMESPACE": "demo-cache"},
+    }})
+    django.setup()
+    from django.core.cache import cache
+
+    client = cache._redimo
+    print("\n== Django cache: CACHES = {'default': {'BACKEND': 'redimo_django.cache.RedimoCache', ...}} ==")
+    calls: list[tuple[str, Any]] = [
+        ("cache.set('user:1', {'name': 'Ada'}, 300)", lambda: cache.set("user:1", {"name": "Ada"}, 300)),
+        ("cache.get('user:1')", lambda: cache.get("user:1")),
+        ("cache.add('user:1', 'other')", lambda: cache.add("user:1", "other")),
+        ("cache.set('hits', 0)", lambda: cache.set("hits", 0)),
+        ("cache.incr('hits', 5)", lambda: cache.incr("hits", 5)),
+        ("cache.touch('user:1', 600)", lambda: cache.touch("user:1", 600)),
+        ("cache.set_many(50 keys)", lambda: cache.set_many({f"k{i}": i for i in range(50)})),
+        ("cache.get_many(50 keys)", lambda: len(cache.get_many([f"k{i}" for i in range(50)]))),
+        ("cache.get_or_set('answer', 42)", lambda: cache.get_or_set("answer", 42)),
+        ("cache.delete('user:1')", lambda: cache.delete("user:1")),
+        ("cache.clear() (this cache's namespace only)", lambda: cache.clear()),
+    ]
+    for description, call in calls:
+        with step(client, description) as box:
+            box.append(call())
+
+
+def main() -> None:
+    for name, value in {"AWS_ACCESS_KEY_ID": "local", "AWS_SECRET_ACCESS_KEY": "local",
+                        "AWS_REGION": "us-east-1"}.items():
+        os.environ.setdefault(name, value)
+    print("Starting DynamoDB Local ...", flush=True)
+    with dynamodb_local() as endpoint:
+        print(f"DynamoDB Local is at {endpoint}; creating table {TABLE} (on-demand, TTL on) ...")
+        r = Redimo(table=TABLE, namespace="demo", endpoint_url=endpoint)
+        r.create_table()
+        tour_core(r)
+        tour_cache(endpoint)
+    print("\nDone: DynamoDB Local stopped.")
+
+
+if __name__ == "__main__":
+    main()
