@@ -13,6 +13,7 @@ from redis.retry import Retry
 
 from .engine import Engine
 from .gateway import Gateway
+from .lock import Lock, Semaphore
 from .protocol import ReplyError
 from .storage import millis
 
@@ -111,6 +112,20 @@ class Redimo(redis.Redis):
         from .table import create_table
 
         return create_table(self.gateway, **options)
+
+    def lock(self, name: str | bytes, timeout: float | None = None, sleep: float = 0.1,  # type: ignore[override]
+             blocking: bool = True, blocking_timeout: float | None = None, lock_class: Any = None,
+             thread_local: bool = True, auto_renewal: bool = False,
+             on_renewal_failure: Callable[..., Any] | None = None, **_: Any) -> Lock:
+        """A distributed lock with a fencing token (see :class:`redimo.lock.Lock`); redis-py's
+        signature, plus ``auto_renewal`` and ``on_renewal_failure``."""
+        return (lock_class or Lock)(self, name, timeout=timeout, sleep=sleep, blocking=blocking,
+                                    blocking_timeout=blocking_timeout, thread_local=thread_local,
+                                    auto_renewal=auto_renewal, on_renewal_failure=on_renewal_failure)
+
+    def semaphore(self, name: str | bytes, limit: int, timeout: float, **options: Any) -> Semaphore:
+        """A counting semaphore of ``limit`` slots whose leases last ``timeout`` seconds."""
+        return Semaphore(self, name, limit, timeout, **options)
 
     def __repr__(self) -> str:
         return f"Redimo<table={self.gateway.table}, namespace={self.engine.db.namespace}>"

@@ -12,6 +12,7 @@ Every DynamoDB request Redimo makes goes through :class:`Gateway`. It
 
 from __future__ import annotations
 
+import os
 import random
 import threading
 import time
@@ -101,6 +102,7 @@ def make_client(
         max_pool_connections=max_pool_connections,
     )
     session = boto3.session.Session(**session_options)
+    region_name = region_name or session.region_name or os.environ.get("AWS_REGION")  # botocore reads AWS_DEFAULT_REGION
     client = session.client("dynamodb", endpoint_url=endpoint_url, region_name=region_name, config=config)
 
     def limit_connect_retries(attempts: int, caught_exception: Exception | None = None, **_: Any) -> bool | None:

@@ -1,0 +1,267 @@
+"""Locks (with fencing tokens) and semaphores: API tests on both stores, and stress tests with real
+OS processes against a DynamoDB endpoint (DynamoDB Local, and moto's server)."""
+
+from __future__ import annotations
+
+import fcntl
+import multiprocessing
+import os
+import signal
+import time
+import uuid
+from pathlib import Path
+from typing import Callable, Iterator
+
+import pytest
+from redis.exceptions import LockError, LockNotOwnedError
+
+from redimo import Redimo
+from redimo.gateway import make_client
+from redimo.table import create_table
+
+from conftest import TABLE
+
+FORK = multiprocessing.get_context("fork")
+
+
+def test_lock_api_matches_redis_py(r: Redimo) -> None:
+    lock = r.lock("resource", timeout=10)
+    assert lock.acquire(blocking=False)
+    assert lock.owned() and lock.locked()
+    assert r.get("resource") == lock.local.token, "the key holds the token, as with redis-py"
+    other = r.lock("resource", timeout=10)
+    assert not other.acquire(blocking=False)
+    assert not other.owned()
+    assert lock.extend(5)
+    assert 10_000 < r.pttl("resource") <= 15_000, "extend adds to the remaining lease"
+    assert lock.extend(3, replace_ttl=True)
+    assert r.pttl("resource") <= 3_000
+    assert lock.reacquire()
+    assert 5_000 < r.pttl("resource") <= 10_000
+    lock.release()
+    assert not lock.locked()
+    assert r.get("resource") is None and r.exists("resource") == 0
+    with pytest.raises(LockError):
+        lock.release()
+    with pytest.raises(LockError):
+        r.lock("no-timeout").extend(1)
+
+
+def test_each_operation_is_one_request(r: Redimo) -> None:
+    lock = r.lock("one", timeout=10)
+    for operation in (lambda: lock.acquire(blocking=False), lambda: lock.extend(1), lock.reacquire, lock.release):
+        before = r.gateway.usage.total_requests
+        operation()
+        assert r.gateway.usage.total_requests - before == 1
+
+
+def test_fencing_tokens_increase_across_release_and_expiry(r: Redimo) -> None:
+    tokens = []
+    for _ in range(3):
+        lock = r.lock("fenced", timeout=10)
+        assert lock.acquire(blocking=False)
+        tokens.append(lock.fencing_token)
+        lock.release()
+    short = r.lock("fenced", timeout=0.05)
+    assert short.acquire(blocking=False)
+    tokens.append(short.fencing_token)
+    time.sleep(0.1)  # the lease lapses without a release
+    after = r.lock("fenced", timeout=10)
+    assert after.acquire(blocking=False)
+    tokens.append(after.fencing_token)
+    assert tokens == sorted(set(tokens)) and len(tokens) == 5
+    with pytest.raises(LockNotOwnedError):
+        short.release()
+
+
+def test_blocking_timeout_and_context_manager(r: Redimo) -> None:
+    holder = r.lock("busy", timeout=5)
+    holder.acquire()
+    started = time.monotonic()
+    with pytest.raises(LockError, match="Unable to acquire"):
+        with r.lock("busy", timeout=5, sleep=0.05, blocking_timeout=0.3):
+            pass
+    assert 0.2 < time.monotonic() - started < 2
+    holder.release()
+    with r.lock("busy", timeout=5) as lock:
+        assert lock.owned()
+    assert not lock.locked()
+
+
+def test_lost_lease_is_reported_on_release_and_extend(r: Redimo) -> None:
+    lock = r.lock("lease", timeout=0.05)
+    lock.acquire()
+    time.sleep(0.1)
+    assert r.lock("lease", timeout=5).acquire(blocking=False)
+    with pytest.raises(LockNotOwnedError):
+        lock.extend(1)
+
+
+def test_auto_renewal_keeps_the_lease_and_reports_failure(r: Redimo) -> None:
+    failures = []
+    lock = r.lock("renewed", timeout=0.3, auto_renewal=True, on_renewal_failure=lambda l, e: failures.append(e))
+    assert lock.acquire()
+    time.sleep(0.8)
+    assert lock.owned(), "the heartbeat extended the lease past its timeout"
+    # someone takes the key away (an operator deletes it): the next renewal fails and says so
+    r.delete("renewed")
+    deadline = time.monotonic() + 2
+    while not lock.renewal_failed and time.monotonic() < deadline:
+        time.sleep(0.02)
+    assert lock.renewal_failed and isinstance(failures[0], LockNotOwnedError)
+    with pytest.raises(LockNotOwnedError):
+        lock.release()
+
+
+def test_semaphore_limits_holders_and_frees_expired_slots(r: Redimo) -> None:
+    slots = [r.semaphore("pool", limit=2, timeout=0.2) for _ in range(3)]
+    assert slots[0].acquire(blocking=False) and slots[1].acquire(blocking=False)
+    assert not slots[2].acquire(blocking=False)
+    slots[0].release()
+    assert slots[2].acquire(blocking=False)
+    time.sleep(0.25)  # both leases lapse: their holders "crashed"
+    fresh = [r.semaphore("pool", limit=2, timeout=5) for _ in range(2)]
+    assert all(slot.acquire(blocking=False) for slot in fresh)
+    with pytest.raises(LockNotOwnedError):
+        slots[1].release()
+    before = r.gateway.usage.total_requests
+    fresh[0].release()
+    assert r.semaphore("pool", limit=2, timeout=5).acquire(blocking=False)
+    assert r.gateway.usage.total_requests - before == 2, "release and a free-slot acquire: 1 request each"
+
+
+# -- real processes ----------------------------------------------------------------------------
+@pytest.fixture(params=["dynamodb-local", "moto-server"])
+def endpoint(request: pytest.FixtureRequest) -> Iterator[str]:
+    """A DynamoDB endpoint that separate OS processes can share."""
+    if request.param == "dynamodb-local":
+        url = request.getfixturevalue("dynamodb_local_endpoint")
+        create_table(_gateway(url))
+        yield url
+        return
+    from threading import Thread
+
+    from moto.moto_server.werkzeug_app import DomainDispatcherApplication, MotoRequestHandler, create_backend_app
+    from werkzeug.serving import make_server
+
+    from redimo.local import free_port
+
+    # One request at a time, as DynamoDB applies each item write atomically: moto's threaded
+    # server interleaves conditional writes, so it would not be a faithful store here.
+    server = make_server("127.0.0.1", free_port(), DomainDispatcherApplication(create_backend_app), threaded=False,
+                         request_handler=MotoRequestHandler)
+    thread = Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    url = f"http://127.0.0.1:{server.server_port}"
+    create_table(_gateway(url))
+    try:
+        yield url
+    finally:
+        server.shutdown()
+        thread.join()
+
+
+def _gateway(url: str):
+    from redimo.gateway import Gateway
+
+    return Gateway(TABLE, make_client(endpoint_url=url))
+
+
+def _client(url: str, namespace: str) -> Redimo:
+    return Redimo(table=TABLE, namespace=namespace, client=make_client(endpoint_url=url))
+
+
+def _locked_append(path: Path, line: str) -> None:
+    with path.open("a") as handle:
+        fcntl.flock(handle, fcntl.LOCK_EX)
+        handle.write(line + "\n")
+
+
+def _increment_under_lock(url: str, namespace: str, directory: str, increments: int) -> None:
+    r = _client(url, namespace)
+    counter, fences = Path(directory) / "counter", Path(directory) / "fences"
+    for _ in range(increments):
+        with r.lock("counter-lock", timeout=10, sleep=0.01) as lock:
+            value = int(counter.read_text() or 0)  # a read-modify-write no other lock protects
+            time.sleep(0.001)
+            counter.write_text(str(value + 1))
+            with fences.open("a") as handle:
+                handle.write(f"{lock.fencing_token}\n")
+
+
+def _run(processes: list) -> None:
+    for process in processes:
+        process.start()
+    for process in processes:
+        process.join(timeout=180)
+        assert process.exitcode == 0, f"worker exit code {process.exitcode}"
+
+
+def test_lock_stress_no_lost_update_and_increasing_fences(endpoint: str, tmp_path: Path) -> None:
+    workers, increments = 4, 15
+    namespace = f"stress-{uuid.uuid4().hex}"
+    (tmp_path / "counter").write_text("0")
+    _run([FORK.Process(target=_increment_under_lock, args=(endpoint, namespace, str(tmp_path), increments))
+          for _ in range(workers)])
+    assert int((tmp_path / "counter").read_text()) == workers * increments
+    fences = [int(line) for line in (tmp_path / "fences").read_text().split()]
+    assert len(fences) == workers * increments
+    assert all(earlier < later for earlier, later in zip(fences, fences[1:])), "fencing tokens strictly increase"
+
+
+def _hold_forever(url: str, namespace: str, ready: str, timeout: float) -> None:
+    r = _client(url, namespace)
+    lock = r.lock("crash-lock", timeout=timeout)
+    assert lock.acquire()
+    Path(ready).write_text(str(r.engine.db.clock()))
+    time.sleep(3600)
+
+
+def test_killed_holder_frees_the_lock_after_its_timeout_and_not_before(endpoint: str, tmp_path: Path) -> None:
+    namespace, timeout = f"crash-{uuid.uuid4().hex}", 1.5
+    ready = tmp_path / "ready"
+    holder = FORK.Process(target=_hold_forever, args=(endpoint, namespace, str(ready), timeout))
+    holder.start()
+    deadline = time.monotonic() + 30
+    while not ready.exists() or not ready.read_text():
+        assert time.monotonic() < deadline and holder.is_alive()
+        time.sleep(0.01)
+    acquired_at = int(ready.read_text())
+    os.kill(holder.pid, signal.SIGKILL)
+    holder.join()
+    r = _client(endpoint, namespace)
+    waiter = r.lock("crash-lock", timeout=5, sleep=0.02)
+    assert not waiter.acquire(blocking=False), "the dead holder's lease has not run out yet"
+    assert waiter.acquire(blocking_timeout=10)
+    got_at = r.engine.db.clock()
+    assert got_at >= acquired_at + timeout * 1000, "not before the lease ends"
+    assert got_at < acquired_at + timeout * 1000 + 3000, "and soon after it"
+
+
+def _use_semaphore(url: str, namespace: str, directory: str, limit: int, rounds: int) -> None:
+    r = _client(url, namespace)
+    inside = Path(directory) / "inside"
+    for _ in range(rounds):
+        with r.semaphore("sem", limit=limit, timeout=10, sleep=0.01):
+            with inside.open("a") as handle:
+                fcntl.flock(handle, fcntl.LOCK_EX)
+                handle.write("+\n")
+            time.sleep(0.005)
+            with inside.open("a") as handle:
+                fcntl.flock(handle, fcntl.LOCK_EX)
+                handle.write("-\n")
+
+
+def test_semaphore_stress_never_exceeds_limit(endpoint: str, tmp_path: Path) -> None:
+    workers, limit, rounds = 5, 2, 8
+    namespace = f"sem-{uuid.uuid4().hex}"
+    _run([FORK.Process(target=_use_semaphore, args=(endpoint, namespace, str(tmp_path), limit, rounds))
+          for _ in range(workers)])
+    events = (tmp_path / "inside").read_text().split()
+    assert events.count("+") == workers * rounds
+    current = peak = 0
+    for event in events:
+        current += 1 if event == "+" else -1
+        peak = max(peak, current)
+    assert peak <= limit, f"{peak} holders at once"
+    assert peak == limit, "the stress actually overlapped holders"
