@@ -114,12 +114,12 @@ def test_auto_renewal_keeps_the_lease_and_reports_failure(r: Redimo) -> None:
 
 
 def test_semaphore_limits_holders_and_frees_expired_slots(r: Redimo) -> None:
-    slots = [r.semaphore("pool", limit=2, timeout=0.2) for _ in range(3)]
+    slots = [r.semaphore("pool", limit=2, timeout=1.5) for _ in range(3)]
     assert slots[0].acquire(blocking=False) and slots[1].acquire(blocking=False)
     assert not slots[2].acquire(blocking=False)
     slots[0].release()
     assert slots[2].acquire(blocking=False)
-    time.sleep(0.25)  # both leases lapse: their holders "crashed"
+    time.sleep(1.6)  # both leases lapse: their holders "crashed"
     fresh = [r.semaphore("pool", limit=2, timeout=5) for _ in range(2)]
     assert all(slot.acquire(blocking=False) for slot in fresh)
     with pytest.raises(LockNotOwnedError):

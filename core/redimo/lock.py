@@ -23,6 +23,7 @@ from typing import TYPE_CHECKING, Any, Callable
 from redis.exceptions import LockError, LockNotOwnedError
 
 from .gateway import ConditionFailed
+from .maps import MapItem
 from .storage import LIVE, Database
 
 if TYPE_CHECKING:
@@ -209,9 +210,10 @@ class Semaphore:
     """A counting semaphore: at most ``limit`` holders at once; a crashed holder's slot frees itself
     after ``timeout`` seconds.
 
-    The holders live in one item (``sk = SEMAPHORE``) as a map from token to lease end. Acquiring
-    is one conditional UpdateItem (``size(h) < :limit``) when a slot is free; when the map is full
-    it costs one more UpdateItem that removes the expired leases, conditional on each being unchanged.
+    The holders are a :class:`~redimo.maps.MapItem` beside the key ``name``, from token to lease end.
+    Acquiring is one conditional UpdateItem (``size(m) < limit``) when a slot is free; when the map
+    is full of leases some of which ran out, one more UpdateItem removes those (conditional on each
+    being unchanged) before trying again. Releasing is one UpdateItem.
     """
 
     def __init__(self, redis: "Redimo", name: str | bytes, limit: int, timeout: float, sleep: float = 0.1,
@@ -222,13 +224,10 @@ class Semaphore:
             raise ValueError("a semaphore's timeout must be positive")
         self.db: Database = redis.engine.db
         self.name = name
-        self.key = name.encode() if isinstance(name, str) else bytes(name)
+        self.holders = MapItem(self.db, name.encode() if isinstance(name, str) else bytes(name))
         self.limit, self.timeout, self.sleep = limit, timeout, sleep
         self.blocking, self.blocking_timeout = blocking, blocking_timeout
         self.token: str | None = None
-
-    def _item_key(self) -> dict:
-        return {"pk": {"B": self.db.pk(self.key)}, "sk": {"B": SEMAPHORE}}
 
     def acquire(self, blocking: bool | None = None, blocking_timeout: float | None = None) -> bool:
         blocking = self.blocking if blocking is None else blocking
@@ -244,43 +243,23 @@ class Semaphore:
             time.sleep(self.sleep)
 
     def _try_acquire(self, token: str) -> bool:
-        lease_end = {"N": str(self.db.clock() + int(self.timeout * 1000))}
-        try:
-            self.db.gateway.update(self._item_key(), "SET h.#token = :lease",
-                                   {":lease": lease_end, ":limit": {"N": str(self.limit)}},
-                                   {"#token": token}, condition="attribute_exists(h) AND size(h) < :limit")
-            return True
-        except ConditionFailed as full:
-            holders = (full.item or {}).get("h", {}).get("M")
-        if holders is None:  # the semaphore's first use: create its item
-            try:
-                self.db.gateway.put({**self._item_key(), "h": {"M": {token: lease_end}}}, "attribute_not_exists(pk)")
+        while True:
+            full = self.holders.put(token, self.db.clock() + int(self.timeout * 1000), self.limit)
+            if full is None:
                 return True
-            except ConditionFailed:
-                return self._try_acquire(token)
-        now = self.db.clock()
-        expired = {name: lease for name, lease in holders.items() if int(lease["N"]) <= now}
-        if not expired:
-            return False
-        names = {f"#e{i}": name for i, name in enumerate(expired)}
-        values = {f":e{i}": lease for i, lease in enumerate(expired.values())}
-        try:
-            self.db.gateway.update(self._item_key(), "REMOVE " + ", ".join(f"h.{alias}" for alias in names), values,
-                                   names, condition=" AND ".join(f"h.#e{i} = :e{i}" for i in range(len(names))))
-        except ConditionFailed:
-            pass  # someone else cleaned up or renewed: try again
-        return self._try_acquire(token)
+            now = self.db.clock()
+            expired = {holder: lease for holder, lease in full.items() if lease <= now}
+            if not expired:
+                return False
+            self.holders.remove(*expired, only_if=expired)  # if someone else cleaned up, just try again
 
     def release(self) -> None:
         """Give the slot back: one UpdateItem conditional on still holding it."""
         if self.token is None:
             raise LockError("Cannot release an unacquired semaphore")
         token, self.token = self.token, None
-        try:
-            self.db.gateway.update(self._item_key(), "REMOVE h.#token", names={"#token": token},
-                                   condition="attribute_exists(h.#token)")
-        except ConditionFailed:
-            raise LockNotOwnedError("Cannot release a semaphore slot that's no longer owned") from None
+        if not self.holders.remove(token):
+            raise LockNotOwnedError("Cannot release a semaphore slot that's no longer owned")
 
     def __enter__(self) -> "Semaphore":
         if self.acquire():
@@ -289,6 +268,3 @@ class Semaphore:
 
     def __exit__(self, *exc_info: object) -> None:
         self.release()
-
-
-SEMAPHORE = b"\x05semaphore"
