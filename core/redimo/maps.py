@@ -1,17 +1,23 @@
-"""A small map of names to numbers kept in one item, beside a key's head (``sk = MAP``): the
-holders of a semaphore, or the sessions of a user. It is not a Redis key (KEYS and TYPE do not
-see it); each operation is one DynamoDB request (the first write of a map, two)."""
+"""A small map of names to numbers kept in one item beside a key's head (``sk = MAP``): the holders
+of a semaphore, or the sessions of a user. It is not a Redis key (KEYS and TYPE do not see it).
+Each entry is a top-level attribute ``e:<name>`` and ``n`` counts them, so every operation, the
+first included, is one DynamoDB request (UpdateItem creates the item when it is missing)."""
 
 from __future__ import annotations
 
-from .gateway import ConditionFailed
+from .gateway import ConditionFailed, Item
 from .storage import Database
 
 MAP = b"\x05map"
+ENTRY = "e:"
+
+
+def entries(item: Item | None) -> dict[str, int]:
+    return {name[len(ENTRY):]: int(value["N"]) for name, value in (item or {}).items() if name.startswith(ENTRY)}
 
 
 class MapItem:
-    """The map attribute ``m`` of the item ``(pk(key), MAP)``."""
+    """The entries of the item ``(pk(key), MAP)``."""
 
     def __init__(self, db: Database, key: bytes) -> None:
         self.db = db
@@ -19,52 +25,48 @@ class MapItem:
 
     def read(self) -> dict[str, int]:
         """Every entry: 1 GetItem."""
-        item = self.db.gateway.get(self.item_key)
-        return {name: int(value["N"]) for name, value in (item or {}).get("m", {}).get("M", {}).items()}
+        return entries(self.db.gateway.get(self.item_key))
 
     def put(self, name: str, value: int, limit: int | None = None) -> dict[str, int] | None:
-        """Set ``name`` to ``value``: 1 UpdateItem. With ``limit``, only while the map has fewer
-        entries; a full map is left alone and returned. None when the entry was set."""
-        values = {":value": {"N": str(value)}}
-        condition = "attribute_exists(m)"
+        """Add the entry ``name``: 1 UpdateItem. With ``limit``, only while there are fewer entries;
+        a full map is left alone and its entries returned. None when the entry was added (an entry
+        that was already there gets the new value, with one more UpdateItem)."""
+        names = {"#entry": ENTRY + name}
+        values = {":value": {"N": str(value)}, ":one": {"N": "1"}}
+        condition = "attribute_not_exists(#entry)"
         if limit is not None:
-            condition += " AND size(m) < :limit"
+            condition += " AND (attribute_not_exists(n) OR n < :limit)"
             values[":limit"] = {"N": str(limit)}
         try:
-            self.db.gateway.update(self.item_key, "SET m.#name = :value", values, {"#name": name}, condition=condition)
+            self.db.gateway.update(self.item_key, "SET #entry = :value ADD n :one", values, names,
+                                   condition=condition)
             return None
         except ConditionFailed as refused:
-            if refused.item and "m" in refused.item:
-                return {key: int(entry["N"]) for key, entry in refused.item["m"]["M"].items()}
-        try:  # the map's first entry
-            self.db.gateway.put({**self.item_key, "m": {"M": {name: {"N": str(value)}}}}, "attribute_not_exists(pk)")
-            return None
-        except ConditionFailed:
-            return self.put(name, value, limit)
+            if ENTRY + name not in (refused.item or {}):
+                return entries(refused.item)
+        self.db.gateway.update(self.item_key, "SET #entry = :value", {":value": values[":value"]}, names)
+        return None
 
     def remove(self, *names: str, only_if: dict[str, int] | None = None) -> bool:
         """Remove entries: 1 UpdateItem, only while each is present (with ``only_if``: still has that
         value). Returns False, removing nothing, when one is not."""
         if not names:
             return True
-        aliases = {f"#n{index}": name for index, name in enumerate(names)}
-        conditions, values = ["attribute_exists(m)"], {}
-        for alias, name in aliases.items():
+        aliases = {f"#e{index}": ENTRY + name for index, name in enumerate(names)}
+        values = {":gone": {"N": str(-len(names))}}
+        conditions = []
+        for index, (alias, name) in enumerate(zip(aliases, names)):
             if only_if is None:
-                conditions.append(f"attribute_exists(m.{alias})")
+                conditions.append(f"attribute_exists({alias})")
             else:
-                conditions.append(f"m.{alias} = :v{alias[2:]}")
-                values[f":v{alias[2:]}"] = {"N": str(only_if[name])}
+                conditions.append(f"{alias} = :v{index}")
+                values[f":v{index}"] = {"N": str(only_if[name])}
         try:
-            self.db.gateway.update(self.item_key, "REMOVE " + ", ".join(f"m.{alias}" for alias in aliases), values,
-                                   aliases, condition=" AND ".join(conditions))
+            self.db.gateway.update(self.item_key, f"REMOVE {', '.join(aliases)} ADD n :gone", values, aliases,
+                                   condition=" AND ".join(conditions))
             return True
         except ConditionFailed:
             return False
-
-    def contains(self, name: str) -> bool:
-        """Whether ``name`` is an entry: 1 GetItem."""
-        return name in self.read()
 
     def delete(self) -> None:
         """Drop the whole map: 1 DeleteItem."""
