@@ -58,6 +58,8 @@ def measure(redimo: Redimo, case: Case, iterations: int) -> Result:
     if case.setup:
         case.setup()
     for warm in range(5):
+        if case.prepare:
+            case.prepare(warm)
         case.run(warm)
         if case.bare:
             case.bare(warm)
@@ -162,7 +164,8 @@ def cache_cases(endpoint: str, client: Any) -> list[Case]:
     except ImportError:
         return []
     if not settings.configured:
-        settings.configure(CACHES={}, USE_TZ=True)
+        settings.configure(CACHES={}, USE_TZ=True, SECRET_KEY="redimo-benchmarks",
+                           INSTALLED_APPS=["django.contrib.sessions", "redimo_django"])
         django.setup()
     from redimo_django.cache import RedimoCache
 
@@ -182,8 +185,64 @@ def cache_cases(endpoint: str, client: Any) -> list[Case]:
     ]
 
 
+def lock_cases(r: Redimo) -> list[Case]:
+    """Locks and semaphores (each operation one request)."""
+    lock = r.lock("bench-lock", timeout=60)
+    semaphore = r.semaphore("bench-semaphore", limit=5, timeout=60)
+    return [
+        Case("lock.acquire", lambda i: lock.acquire(blocking=False), None, None,
+             lambda i: lock.local.token and lock.release()),
+        Case("lock.extend", lambda i: lock.extend(1), None, lambda: lock.local.token or lock.acquire()),
+        Case("lock.release", lambda i: lock.release(), None, None, lambda i: lock.acquire()),
+        Case("semaphore.acquire (free slot)", lambda i: semaphore.acquire(blocking=False), None, None,
+             lambda i: semaphore.token and semaphore.release()),
+        Case("semaphore.release", lambda i: semaphore.release(), None, None,
+             lambda i: semaphore.token or semaphore.acquire()),
+    ]
+
+
+def session_cases(client: Any) -> list[Case]:
+    """The Django session engine (load, exists, save, create, delete)."""
+    from django.test.utils import override_settings
+
+    from redimo_django.sessions import SessionStore
+
+    override = override_settings(SESSION_ENGINE="redimo_django.sessions",
+                                 REDIMO_SESSIONS={"TABLE": TABLE, "NAMESPACE": "bench-sessions",
+                                                  "CLIENT_FACTORY": lambda: client})
+    override.enable()
+    existing = SessionStore()
+    existing["user"] = "ada"
+    existing.save()
+    bench_cache.sessions = SessionStore.get_client()
+
+    def saved(i: int) -> None:
+        session = SessionStore(existing.session_key)
+        session["n"] = i
+        session.save()
+
+    def deleted(i: int) -> None:
+        SessionStore().delete(bench_cache.victims.pop())
+
+    def prepare_victim(i: int) -> None:
+        victim = SessionStore()
+        victim["x"] = 1
+        victim.create()
+        bench_cache.victims.append(victim.session_key)
+
+    return [
+        Case("session.load", lambda i: SessionStore(existing.session_key).load()),
+        Case("session.exists", lambda i: SessionStore().exists(existing.session_key)),
+        Case("session.save", saved),
+        Case("session.create", lambda i: SessionStore().create()),
+        Case("session.delete", deleted, None, None, prepare_victim),
+    ]
+
+
 class bench_cache:  # keeps the cache alive for the run
     instance: Any = None
+    sessions: Any = None
+    victims: list = []
 
 
 def run(iterations: int) -> list[Result]:
@@ -196,9 +255,15 @@ def run(iterations: int) -> list[Result]:
         for case in cases:
             print(f"measuring {case.name} ...", file=sys.stderr, flush=True)
             results.append(measure(r, case, iterations))
+        for case in lock_cases(r):
+            print(f"measuring {case.name} ...", file=sys.stderr, flush=True)
+            results.append(measure(r, case, iterations))
         for case in cache_cases(endpoint, client):
             print(f"measuring {case.name} ...", file=sys.stderr, flush=True)
-            results.append(measure(bench_cache.instance._redimo, case, iterations))
+            results.append(measure(bench_cache.instance.get_client(), case, iterations))
+        for case in session_cases(client):
+            print(f"measuring {case.name} ...", file=sys.stderr, flush=True)
+            results.append(measure(bench_cache.sessions, case, iterations))
         return results
 
 

@@ -71,7 +71,7 @@ def tour_cache(endpoint: str) -> None:
     django.setup()
     from django.core.cache import cache
 
-    client = cache._redimo
+    client = cache.get_client()
     print("\n== Django cache: CACHES = {'default': {'BACKEND': 'redimo_django.cache.RedimoCache', ...}} ==")
     calls: list[tuple[str, Any]] = [
         ("cache.set('user:1', {'name': 'Ada'}, 300)", lambda: cache.set("user:1", {"name": "Ada"}, 300)),

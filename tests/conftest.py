@@ -18,7 +18,7 @@ import redis
 from moto import mock_aws
 
 from redimo import Redimo
-from redimo.gateway import Gateway
+from redimo.gateway import Gateway, make_client
 from redimo.local import dynamodb_local, free_port, installed_directory
 from redimo.table import create_table
 
@@ -68,8 +68,6 @@ def dynamodb_local_endpoint() -> Iterator[str]:
 
 @pytest.fixture(scope="session")
 def dynamodb_local_client(dynamodb_local_endpoint: str) -> Any:
-    from redimo.gateway import make_client
-
     client = make_client(endpoint_url=dynamodb_local_endpoint)
     create_table(Gateway(TABLE, client))
     return client
@@ -118,6 +116,34 @@ def make_redimo(store: Store) -> Callable[..., Redimo]:
 def r(make_redimo: Callable[..., Redimo]) -> Redimo:
     """A Redimo client in a namespace of its own."""
     return make_redimo()
+
+
+@pytest.fixture(params=["dynamodb-local", "moto-server"])
+def shared_endpoint(request: pytest.FixtureRequest) -> Iterator[str]:
+    """A DynamoDB endpoint that threads and OS processes can share, with the test table: DynamoDB
+    Local, or moto's server answering one request at a time (as DynamoDB applies each item write
+    atomically; in-process moto interleaves concurrent conditional writes and updates)."""
+    if request.param == "dynamodb-local":
+        url = request.getfixturevalue("dynamodb_local_endpoint")
+        create_table(Gateway(TABLE, make_client(endpoint_url=url)))
+        yield url
+        return
+    from threading import Thread
+
+    from moto.moto_server.werkzeug_app import DomainDispatcherApplication, MotoRequestHandler, create_backend_app
+    from werkzeug.serving import make_server
+
+    server = make_server("127.0.0.1", free_port(), DomainDispatcherApplication(create_backend_app), threaded=False,
+                         request_handler=MotoRequestHandler)
+    thread = Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    url = f"http://127.0.0.1:{server.server_port}"
+    create_table(Gateway(TABLE, make_client(endpoint_url=url)))
+    try:
+        yield url
+    finally:
+        server.shutdown()
+        thread.join()
 
 
 @pytest.fixture(scope="session")

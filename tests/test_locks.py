@@ -17,7 +17,6 @@ from redis.exceptions import LockError, LockNotOwnedError
 
 from redimo import Redimo
 from redimo.gateway import make_client
-from redimo.table import create_table
 
 from conftest import TABLE
 
@@ -131,42 +130,6 @@ def test_semaphore_limits_holders_and_frees_expired_slots(r: Redimo) -> None:
 
 
 # -- real processes ----------------------------------------------------------------------------
-@pytest.fixture(params=["dynamodb-local", "moto-server"])
-def endpoint(request: pytest.FixtureRequest) -> Iterator[str]:
-    """A DynamoDB endpoint that separate OS processes can share."""
-    if request.param == "dynamodb-local":
-        url = request.getfixturevalue("dynamodb_local_endpoint")
-        create_table(_gateway(url))
-        yield url
-        return
-    from threading import Thread
-
-    from moto.moto_server.werkzeug_app import DomainDispatcherApplication, MotoRequestHandler, create_backend_app
-    from werkzeug.serving import make_server
-
-    from redimo.local import free_port
-
-    # One request at a time, as DynamoDB applies each item write atomically: moto's threaded
-    # server interleaves conditional writes, so it would not be a faithful store here.
-    server = make_server("127.0.0.1", free_port(), DomainDispatcherApplication(create_backend_app), threaded=False,
-                         request_handler=MotoRequestHandler)
-    thread = Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    url = f"http://127.0.0.1:{server.server_port}"
-    create_table(_gateway(url))
-    try:
-        yield url
-    finally:
-        server.shutdown()
-        thread.join()
-
-
-def _gateway(url: str):
-    from redimo.gateway import Gateway
-
-    return Gateway(TABLE, make_client(endpoint_url=url))
-
-
 def _client(url: str, namespace: str) -> Redimo:
     return Redimo(table=TABLE, namespace=namespace, client=make_client(endpoint_url=url))
 
@@ -197,11 +160,11 @@ def _run(processes: list) -> None:
         assert process.exitcode == 0, f"worker exit code {process.exitcode}"
 
 
-def test_lock_stress_no_lost_update_and_increasing_fences(endpoint: str, tmp_path: Path) -> None:
+def test_lock_stress_no_lost_update_and_increasing_fences(shared_endpoint: str, tmp_path: Path) -> None:
     workers, increments = 4, 15
     namespace = f"stress-{uuid.uuid4().hex}"
     (tmp_path / "counter").write_text("0")
-    _run([FORK.Process(target=_increment_under_lock, args=(endpoint, namespace, str(tmp_path), increments))
+    _run([FORK.Process(target=_increment_under_lock, args=(shared_endpoint, namespace, str(tmp_path), increments))
           for _ in range(workers)])
     assert int((tmp_path / "counter").read_text()) == workers * increments
     fences = [int(line) for line in (tmp_path / "fences").read_text().split()]
@@ -217,10 +180,10 @@ def _hold_forever(url: str, namespace: str, ready: str, timeout: float) -> None:
     time.sleep(3600)
 
 
-def test_killed_holder_frees_the_lock_after_its_timeout_and_not_before(endpoint: str, tmp_path: Path) -> None:
+def test_killed_holder_frees_the_lock_after_its_timeout_and_not_before(shared_endpoint: str, tmp_path: Path) -> None:
     namespace, timeout = f"crash-{uuid.uuid4().hex}", 1.5
     ready = tmp_path / "ready"
-    holder = FORK.Process(target=_hold_forever, args=(endpoint, namespace, str(ready), timeout))
+    holder = FORK.Process(target=_hold_forever, args=(shared_endpoint, namespace, str(ready), timeout))
     holder.start()
     deadline = time.monotonic() + 30
     while not ready.exists() or not ready.read_text():
@@ -229,7 +192,7 @@ def test_killed_holder_frees_the_lock_after_its_timeout_and_not_before(endpoint:
     lease_end = int(ready.read_text())
     os.kill(holder.pid, signal.SIGKILL)
     holder.join()
-    r = _client(endpoint, namespace)
+    r = _client(shared_endpoint, namespace)
     waiter = r.lock("crash-lock", timeout=5, sleep=0.02)
     assert not waiter.acquire(blocking=False), "the dead holder's lease has not run out yet"
     assert waiter.acquire(blocking_timeout=10)
@@ -252,10 +215,10 @@ def _use_semaphore(url: str, namespace: str, directory: str, limit: int, rounds:
                 handle.write("-\n")
 
 
-def test_semaphore_stress_never_exceeds_limit(endpoint: str, tmp_path: Path) -> None:
+def test_semaphore_stress_never_exceeds_limit(shared_endpoint: str, tmp_path: Path) -> None:
     workers, limit, rounds = 5, 2, 8
     namespace = f"sem-{uuid.uuid4().hex}"
-    _run([FORK.Process(target=_use_semaphore, args=(endpoint, namespace, str(tmp_path), limit, rounds))
+    _run([FORK.Process(target=_use_semaphore, args=(shared_endpoint, namespace, str(tmp_path), limit, rounds))
           for _ in range(workers)])
     events = (tmp_path / "inside").read_text().split()
     assert events.count("+") == workers * rounds

@@ -5,6 +5,8 @@ from __future__ import annotations
 import argparse
 import sys
 
+from botocore.exceptions import BotoCoreError, ClientError
+
 from .gateway import Gateway
 from .table import create_table
 
@@ -20,10 +22,16 @@ def main(argv: list[str] | None = None) -> int:
     create.add_argument("--write-capacity", type=int, help="provisioned WCU (default: on-demand billing)")
     create.add_argument("--no-ttl", action="store_true", help="leave the table's TTL off")
     arguments = parser.parse_args(argv)
+    if (arguments.read_capacity is None) != (arguments.write_capacity is None):
+        parser.error("--read-capacity and --write-capacity go together (provisioned billing)")
     gateway = Gateway(arguments.table, endpoint_url=arguments.endpoint_url, region_name=arguments.region)
     print(f"Creating table {arguments.table} at {gateway.endpoint} ...", flush=True)
-    created = create_table(gateway, read_capacity=arguments.read_capacity,
-                           write_capacity=arguments.write_capacity, ttl=not arguments.no_ttl)
+    try:
+        created = create_table(gateway, read_capacity=arguments.read_capacity,
+                               write_capacity=arguments.write_capacity, ttl=not arguments.no_ttl)
+    except (BotoCoreError, ClientError) as error:
+        print(f"redimo: error: {error}", file=sys.stderr)
+        return 1
     print(f"Table {arguments.table} {'created' if created else 'already exists'}; "
           f"TTL {'off' if arguments.no_ttl else 'on'}.")
     return 0

@@ -1,5 +1,7 @@
 """Redis glob patterns (KEYS, SCAN MATCH): ``*``, ``?``, ``[abc]``, ``[^a-z]`` and ``\\`` escapes,
-matched byte for byte as Redis's stringmatchlen does."""
+matched byte for byte as Redis's stringmatchlen does. A range compares C ``char``s, signed on
+x86-64, so ``[\\xff-a]`` runs from -1 up to ``a``. No pattern but the empty one matches the empty
+key, except the lone ``*`` that KEYS and SCAN take as "all keys"."""
 
 from __future__ import annotations
 
@@ -9,6 +11,18 @@ from functools import lru_cache
 
 def _byte(value: int) -> bytes:
     return b"\\x%02x" % value
+
+
+def _signed(value: int) -> int:
+    return value - 256 if value >= 128 else value
+
+
+def _range(first: int, last: int) -> list[tuple[int, int]]:
+    """The bytes in a range, compared as signed chars (as Redis on x86-64 does)."""
+    low, high = sorted((_signed(first), _signed(last)))
+    if low >= 0 or high < 0:
+        return [(low % 256, high % 256)]
+    return [(0, high), (low + 256, 255)]
 
 
 @lru_cache(maxsize=256)
@@ -33,8 +47,7 @@ def compile_glob(pattern: bytes) -> re.Pattern[bytes]:
                     index += 1
                     ranges.append((pattern[index], pattern[index]))
                 elif index + 2 < size and pattern[index + 1] == ord("-"):
-                    low, high = sorted((pattern[index], pattern[index + 2]))
-                    ranges.append((low, high))
+                    ranges.extend(_range(pattern[index], pattern[index + 2]))
                     index += 2
                 else:
                     ranges.append((pattern[index], pattern[index]))
@@ -51,12 +64,6 @@ def compile_glob(pattern: bytes) -> re.Pattern[bytes]:
 
 
 def glob_match(pattern: bytes, name: bytes) -> bool:
+    if not name:  # stringmatchlen compares nothing against an empty string
+        return pattern in (b"", b"*")
     return compile_glob(pattern).match(name) is not None
-
-
-def literal_prefix(pattern: bytes) -> bytes:
-    """The bytes every match starts with (up to the first special character)."""
-    for index, char in enumerate(pattern):
-        if char in b"*?[\\":
-            return pattern[:index]
-    return pattern

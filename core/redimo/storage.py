@@ -14,7 +14,7 @@ from __future__ import annotations
 import os
 import time
 from dataclasses import dataclass
-from typing import Any, Callable, Iterable
+from typing import Any, Callable, Iterable, Iterator
 
 from .gateway import ConditionFailed, Gateway, Item
 from .protocol import WRONGTYPE, ReplyError, canonical_int
@@ -163,6 +163,8 @@ class Database:
 
     def get_string(self, key: bytes) -> bytes | None:
         """GET: one GetItem for an inline value (plus ceil(chunks/100) BatchGetItem for a chunked one)."""
+        same_head = 0
+        previous = None
         while True:
             record = self.load(key)
             if record is None:
@@ -172,6 +174,15 @@ class Database:
             value = self.string_value(record)
             if value is not None:
                 return value
+            # Chunks missing: normally the value was replaced meanwhile, and the head read again
+            # names the new chunks. The same head again and again means they are gone: say so
+            # rather than loop forever (a few tries, for eventually consistent reads).
+            same_head = same_head + 1 if record.item == previous else 0
+            if same_head >= 4:
+                raise ReplyError("ERR the value of this key is damaged: some of its chunk items are missing")
+            previous = record.item
+            if same_head:
+                time.sleep(0.01 * 2**same_head)
 
     def put_string(self, key: bytes, value: bytes, expire_at: int | None, condition: str | None = None,
                    values: dict | None = None) -> Item | None:
@@ -211,9 +222,21 @@ class Database:
             except ConditionFailed:
                 pass  # replaced meanwhile: nothing to keep alive
 
-    def scan_heads(self, extra_filter: str = "", values: dict | None = None, **options: Any):
-        """Scan-page options that select the live head items of this namespace."""
-        expression = f"begins_with(pk, :prefix) AND sk = :head AND {LIVE}" + extra_filter
-        return dict(filter_expression=expression,
-                    values={":prefix": {"B": self.prefix}, ":head": {"B": HEAD}, **self.now(), **(values or {})},
-                    **options)
+    def scan_keys(self, extra_filter: str = "", values: dict | None = None, *, limit: int | None = None,
+                  start: Item | None = None) -> tuple[list[bytes], Item | None]:
+        """One Scan page of the live heads of the whole table, narrowed to this namespace here, not in
+        the filter (moto's begins_with() never matches a Binary attribute; the RCU are the same):
+        (keys, DynamoDB's position after the page, or None at the end)."""
+        items, _, last = self.gateway.scan_page(
+            filter_expression=f"sk = :head AND {LIVE}" + extra_filter,
+            values={":head": {"B": HEAD}, **self.now(), **(values or {})}, projection="pk", limit=limit, start=start)
+        return [self.key_of(item) for item in items if item["pk"]["B"].startswith(self.prefix)], last
+
+    def iter_keys(self, extra_filter: str = "", values: dict | None = None, page_size: int | None = None,
+                  start: Item | None = None) -> Iterator[bytes]:
+        """Every live key of this namespace: Scan pages of the whole table."""
+        while True:
+            keys, start = self.scan_keys(extra_filter, values, limit=page_size, start=start)
+            yield from keys
+            if start is None:
+                return

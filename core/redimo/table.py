@@ -18,6 +18,8 @@ def create_table(gateway: Gateway, *, read_capacity: int | None = None, write_ca
                  ttl: bool = True, wait: bool = True) -> bool:
     """Create the table unless it exists, then make sure TTL is on. Returns True if it was created.
     Billing is on-demand unless both capacities are given (provisioned)."""
+    if (read_capacity is None) != (write_capacity is None):
+        raise ValueError("give both read_capacity and write_capacity (provisioned), or neither (on-demand)")
     client, name = gateway.client, gateway.table
     params: dict = {
         "TableName": name,
@@ -32,7 +34,7 @@ def create_table(gateway: Gateway, *, read_capacity: int | None = None, write_ca
             "Projection": {"ProjectionType": "KEYS_ONLY"},
         }],
     }
-    if read_capacity and write_capacity:
+    if read_capacity is not None and write_capacity is not None:
         params["ProvisionedThroughput"] = {"ReadCapacityUnits": read_capacity, "WriteCapacityUnits": write_capacity}
     else:
         params["BillingMode"] = "PAY_PER_REQUEST"

@@ -31,6 +31,11 @@ def command(name: str, arity: int) -> Callable[[Handler], Handler]:
     return register
 
 
+def c_string(arg: bytes) -> bytes:
+    """An argument as Redis's C string functions (strcasecmp, %s) see it: up to its first NUL."""
+    return arg.split(b"\x00", 1)[0]
+
+
 def options(args: list[bytes], start: int) -> list[bytes]:
-    """Upper-cased option words from ``start`` on."""
-    return [arg.upper() for arg in args[start:]]
+    """Upper-cased option words from ``start`` on, compared as Redis's strcasecmp does."""
+    return [c_string(arg).upper() for arg in args[start:]]

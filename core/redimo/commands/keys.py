@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 import os
+import re
+import sys
+from decimal import Decimal
 
 from ..gateway import ConditionFailed, TransactionConditionFailed
-from ..glob import glob_match, literal_prefix
-from ..protocol import OK, SYNTAX_ERROR, ReplyError, SimpleString, parse_int
-from ..storage import ABSENT_OR_EXPIRED, HEAD, LIVE, Database, Record
-from .base import command, options
+from ..glob import glob_match
+from ..protocol import INT64_MAX, OK, SYNTAX_ERROR, ReplyError, SimpleString, parse_int
+from ..storage import ABSENT_OR_EXPIRED, CHUNK, HEAD, LIVE, MAX_PARTITION_KEY, Database, Record
+from .base import c_string, command, options
 
 HEAD_ONLY = "pk, sk, t, x, c, g"  # what deleting a key needs to know of its head
 
@@ -66,9 +69,9 @@ EXPIRY_FLAGS = {
 
 def expiry_flags(args: list[bytes]) -> set[bytes]:
     flags = set()
-    for word in options(args, 0):
+    for arg, word in zip(args, options(args, 0)):
         if word not in EXPIRY_FLAGS:
-            raise ReplyError(f"ERR Unsupported option {word.decode(errors='replace')}")
+            raise ReplyError(f"ERR Unsupported option {c_string(arg).decode(errors='replace')}")
         flags.add(word)
     if b"NX" in flags and len(flags) > 1:
         raise ReplyError("ERR NX and XX, GT or LT options at the same time are not compatible")
@@ -83,6 +86,8 @@ def set_expiry(db: Database, key: bytes, expire_at: int, flags: set[bytes]) -> i
     conditions = [f"attribute_exists(t) AND {LIVE}"] + [EXPIRY_FLAGS[flag] for flag in sorted(flags)]
     values = {":x": {"N": str(expire_at)}, **db.now()}
     if expire_at <= db.clock():
+        if not flags & {b"GT", b"LT"}:
+            del values[":x"]  # DynamoDB refuses a value the expression does not use
         try:
             old = db.gateway.delete(db.head_key(key), " AND ".join(conditions), values)
         except ConditionFailed:
@@ -109,14 +114,15 @@ def set_expiry(db: Database, key: bytes, expire_at: int, flags: set[bytes]) -> i
 
 
 def expire_command(db: Database, args: list[bytes], unit_ms: int, absolute: bool) -> int:
-    amount = parse_int(args[1])
+    """As Redis's expireGenericCommand: the options first, then the time, refused only when the
+    conversion to milliseconds or the addition of the current time overflows int64."""
     flags = expiry_flags(args[2:])
-    limit = (2**63 - 1) // unit_ms
-    if abs(amount) > limit or (not absolute and amount * unit_ms + db.clock() > 2**63 - 1):
+    amount = parse_int(args[1])
+    base = 0 if absolute else db.clock()
+    if unit_ms > 1 and abs(amount) > INT64_MAX // unit_ms or amount * unit_ms > INT64_MAX - base:
         name = {(1000, False): "expire", (1, False): "pexpire", (1000, True): "expireat", (1, True): "pexpireat"}
         raise ReplyError(f"ERR invalid expire time in '{name[unit_ms, absolute]}' command")
-    expire_at = amount * unit_ms + (0 if absolute else db.clock())
-    return set_expiry(db, args[0], expire_at, flags)
+    return set_expiry(db, args[0], amount * unit_ms + base, flags)
 
 
 @command("expire", -3)
@@ -156,21 +162,21 @@ def remaining(db: Database, key: bytes) -> Record | int:
 def ttl(db: Database, args: list[bytes]) -> int:
     """TTL key. Cost: 1 GetItem."""
     record = remaining(db, args[0])
-    return record if isinstance(record, int) else (record.expire_at - db.clock() + 500) // 1000
+    return record if isinstance(record, int) else (max(0, record.expire_at - db.clock()) + 500) // 1000
 
 
 @command("pttl", 2)
 def pttl(db: Database, args: list[bytes]) -> int:
     """PTTL key. Cost: 1 GetItem."""
-    record = remaining(db, args[0])
-    return record if isinstance(record, int) else record.expire_at - db.clock()
+    record = remaining(db, args[0])  # read alive, it may expire before the clock is read again: 0, as Redis
+    return record if isinstance(record, int) else max(0, record.expire_at - db.clock())
 
 
 @command("expiretime", 2)
 def expiretime(db: Database, args: list[bytes]) -> int:
-    """EXPIRETIME key. Cost: 1 GetItem."""
+    """EXPIRETIME key (rounded to the nearest second, as Redis does). Cost: 1 GetItem."""
     record = remaining(db, args[0])
-    return record if isinstance(record, int) else record.expire_at // 1000
+    return record if isinstance(record, int) else (record.expire_at + 500) // 1000
 
 
 @command("pexpiretime", 2)
@@ -222,9 +228,21 @@ def copy_key(db: Database, source: bytes, target_db: Database, target: bytes, re
     old_target = db.gateway.get(target_db.head_key(target), HEAD_ONLY)
     if not replace and target_db.record(old_target) is not None:
         return False
-    copies = [{**item, "pk": target_pk} for item in items if item["sk"]["B"] != HEAD]
+    copied_head = {**head, "pk": target_pk}
+    copies = [{**item, "pk": target_pk} for item in items
+              if item["sk"]["B"] != HEAD and not item["sk"]["B"].startswith(CHUNK)]
+    if "g" in head:
+        # The value's chunks get a new generation: the target's old value may be an earlier copy with
+        # the same generation, whose chunks (deleted below) would otherwise be the ones just written.
+        chunks = {item["sk"]["B"]: item for item in items}
+        wanted = [key["sk"]["B"] for key in db.chunk_keys(head)]
+        if not all(sk in chunks for sk in wanted):  # the source was rewritten while it was read
+            return copy_key(db, source, target_db, target, replace, move)
+        generation = os.urandom(8)
+        copied_head["g"] = {"B": generation}
+        copies += [{**chunks[sk], "pk": target_pk, "sk": {"B": CHUNK + generation + sk[-4:]}} for sk in wanted]
     db.gateway.batch_write(puts=copies)
-    put: dict = {"Item": {**head, "pk": target_pk}}
+    put: dict = {"Item": copied_head}
     if not replace:
         put.update(ConditionExpression=ABSENT_OR_EXPIRED, ExpressionAttributeValues=db.now())
     actions = [{"Put": put}]
@@ -285,7 +303,10 @@ def copy(db: Database, args: list[bytes]) -> int:
             replace = True
         elif words[index] == b"DB" and index + 1 < len(words):
             index += 1
-            target_db = db.other(args[2 + index].decode())
+            try:
+                target_db = db.other(args[2 + index].decode())
+            except (ValueError, UnicodeDecodeError):
+                raise ReplyError("ERR invalid namespace: it must be UTF-8 without NUL") from None
         else:
             raise ReplyError(SYNTAX_ERROR)
         index += 1
@@ -294,26 +315,38 @@ def copy(db: Database, args: list[bytes]) -> int:
     return int(bool(copy_key(db, source, target_db, target, replace, move=False)))
 
 
+_CURSOR = re.compile(rb"[+-]?[0-9]*\Z")  # what Redis's strtoul takes; "" is 0
+
+
 def encode_cursor(last: dict | None) -> bytes:
     if last is None:
         return b"0"
     pk, sk = last["pk"]["B"], last["sk"]["B"]
     raw = b"\x01" + len(pk).to_bytes(2, "big") + pk + sk
-    return str(int.from_bytes(raw, "big")).encode()
+    return format(Decimal(int.from_bytes(raw, "big")), "f").encode()  # past Python's int-string limit
+
+
+def cursor_fits_redis_py(cursor: bytes) -> bool:
+    """Whether redis-py can read the cursor: it calls int(), which refuses more digits than
+    sys.get_int_max_str_digits() (4300 by default: a cursor at a key of about 1780 bytes)."""
+    limit = sys.get_int_max_str_digits()
+    return not limit or len(cursor) <= limit
 
 
 def decode_cursor(cursor: bytes) -> dict | None:
-    try:
-        number = int(cursor)
-    except ValueError:
-        raise ReplyError("ERR invalid cursor") from None
+    """A cursor is 0 or a position Redimo handed out; other numbers are invalid (Redis takes any)."""
+    if not _CURSOR.match(cursor) or cursor in (b"+", b"-") or len(cursor) > 8000:
+        raise ReplyError("ERR invalid cursor")
+    digits = cursor.lstrip(b"+-")
+    number = int(Decimal(digits.decode())) if digits else 0
     if number == 0:
         return None
-    raw = number.to_bytes((number.bit_length() + 7) // 8, "big") if number > 0 else b""
-    if len(raw) < 4 or raw[0] != 1:
-        raise ReplyError("ERR invalid cursor")
+    raw = number.to_bytes((number.bit_length() + 7) // 8, "big")
     size = int.from_bytes(raw[1:3], "big")
-    return {"pk": {"B": raw[3:3 + size]}, "sk": {"B": raw[3 + size:]}}
+    pk, sk = raw[3:3 + size], raw[3 + size:]
+    if cursor.startswith(b"-") or raw[0] != 1 or not 0 < len(pk) == size <= MAX_PARTITION_KEY or not 0 < len(sk) <= 1024:
+        raise ReplyError("ERR invalid cursor")
+    return {"pk": {"B": pk}, "sk": {"B": sk}}
 
 
 @command("scan", -2)
@@ -335,15 +368,18 @@ def scan(db: Database, args: list[bytes]) -> list:
             if count < 1:
                 raise ReplyError(SYNTAX_ERROR)
         elif words[index] == b"TYPE":
-            type_name = value.decode(errors="replace").lower()
+            type_name = c_string(value).decode(errors="replace").lower()  # Redis: strcasecmp
         else:
             raise ReplyError(SYNTAX_ERROR)
         index += 2
     extra, values = "", {}
-    if type_name:
-        extra, values = " AND t = :type", {":type": {"S": type_name}}
-    items, _, last = db.gateway.scan_page(**db.scan_heads(extra, values, projection="pk", limit=count, start=start))
-    keys = [db.key_of(item) for item in items]
+    if type_name is not None:
+        extra, values = " AND t = :type", {":type": {"S": type_name or "none"}}  # DynamoDB refuses ""
+    limit = min(count, 2**31 - 1)  # an Integer for DynamoDB
+    keys, last = db.scan_keys(extra, values, limit=limit, start=start)
+    while last is not None and not cursor_fits_redis_py(encode_cursor(last)):
+        more, last = db.scan_keys(extra, values, limit=limit, start=last)  # go on past a very long key
+        keys += more
     if pattern is not None:
         keys = [key for key in keys if glob_match(pattern, key)]
     return [encode_cursor(last), keys]
@@ -353,32 +389,23 @@ def scan(db: Database, args: list[bytes]) -> list:
 def keys(db: Database, args: list[bytes]) -> list[bytes]:
     """KEYS pattern. Cost: a Scan of the whole table (1 MB pages), filtered to this namespace."""
     pattern = args[0]
-    prefix = {":match": {"B": db.prefix + literal_prefix(pattern)}} if literal_prefix(pattern) else {}
-    extra = " AND begins_with(pk, :match)" if prefix else ""
-    found = (db.key_of(item) for item in db.gateway.scan(**db.scan_heads(extra, prefix, projection="pk")))
-    return [key for key in found if glob_match(pattern, key)]
+    return [key for key in db.iter_keys() if glob_match(pattern, key)]
 
 
 @command("dbsize", 1)
 def dbsize(db: Database, args: list[bytes]) -> int:
-    """DBSIZE. Cost: a COUNT Scan of the whole table (Redis keeps a counter; Redimo does not,
+    """DBSIZE. Cost: a Scan of the whole table (Redis keeps a counter; Redimo does not,
     because a counter would add a write to every key creation and deletion)."""
-    total, start = 0, None
-    while True:
-        _, count, start = db.gateway.scan_page(**db.scan_heads(count_only=True, start=start))
-        total += count
-        if start is None:
-            return total
+    return sum(1 for _ in db.iter_keys())
 
 
 def flush(db: Database, prefix: bytes) -> None:
     """Delete every item whose partition key starts with ``prefix``: a Scan of the whole table
     and BatchWriteItem deletes, 25 items a request."""
-    options_ = {"projection": "pk, sk"}
-    if prefix:
-        options_.update(filter_expression="begins_with(pk, :prefix)", values={":prefix": {"B": prefix}})
     batch = []
-    for item in db.gateway.scan(**options_):
+    for item in db.gateway.scan(projection="pk, sk"):
+        if not item["pk"]["B"].startswith(prefix):
+            continue  # matched here: moto's begins_with() never matches a Binary attribute
         batch.append(item)
         if len(batch) == 1000:
             db.gateway.batch_write(deletes=batch)
@@ -387,7 +414,7 @@ def flush(db: Database, prefix: bytes) -> None:
 
 
 def flush_options(args: list[bytes]) -> None:
-    if len(args) > 1 or (args and args[0].upper() not in (b"ASYNC", b"SYNC")):
+    if len(args) > 1 or (args and options(args, 0)[0] not in (b"ASYNC", b"SYNC")):
         raise ReplyError(SYNTAX_ERROR)
 
 
@@ -414,9 +441,9 @@ def randomkey(db: Database, args: list[bytes]) -> bytes | None:
     random_start = {"pk": {"B": db.prefix + os.urandom(16)}, "sk": {"B": HEAD}}
     for start in (random_start, None):
         while True:
-            items, _, start = db.gateway.scan_page(**db.scan_heads(projection="pk", limit=1000, start=start))
-            if items:
-                return db.key_of(items[0])
+            keys, start = db.scan_keys(limit=1000, start=start)
+            if keys:
+                return keys[0]
             if start is None:
                 break
     return None

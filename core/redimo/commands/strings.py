@@ -3,11 +3,11 @@
 
 from __future__ import annotations
 
+from fractions import Fraction
 from typing import Callable
 
 from ..gateway import TRANSACTION_LIMIT, ConditionFailed, TransactionConditionFailed
 from ..protocol import (
-    DECIMALS,
     INT64_MAX,
     INT64_MIN,
     NOT_INTEGER,
@@ -16,9 +16,10 @@ from ..protocol import (
     SYNTAX_ERROR,
     WRONGTYPE,
     ReplyError,
-    format_decimal,
-    parse_decimal,
+    add_long_double,
+    format_long_double,
     parse_int,
+    parse_long_double,
     wrong_arity,
 )
 from ..storage import ABSENT_OR_EXPIRED, LIVE, MAX_VALUE, Database, Record
@@ -35,12 +36,46 @@ def live_string(db: Database, key: bytes) -> Record | None:
 
 
 def expiry_from_option(db: Database, name: bytes, amount: bytes, command_name: str) -> int:
-    """The absolute expiry (ms) of an EX/PX/EXAT/PXAT option."""
+    """The absolute expiry (ms) of an EX/PX/EXAT/PXAT option, refused as Redis does when it is not
+    positive or overflows a signed 64-bit millisecond time."""
     number = parse_int(amount)
     if number <= 0 or (name in (b"EX", b"EXAT") and number > INT64_MAX // 1000):
         raise ReplyError(f"ERR invalid expire time in '{command_name}' command")
     milliseconds = number * 1000 if name in (b"EX", b"EXAT") else number
-    return milliseconds if name in (b"EXAT", b"PXAT") else db.clock() + milliseconds
+    if name in (b"EX", b"PX"):
+        milliseconds += db.clock()
+    if milliseconds > INT64_MAX:
+        raise ReplyError(f"ERR invalid expire time in '{command_name}' command")
+    return milliseconds
+
+
+TIMED = frozenset((b"EX", b"PX", b"EXAT", b"PXAT"))
+
+
+def string_options(args: list[bytes], start: int, for_set: bool) -> tuple[set[bytes], bytes | None]:
+    """SET's (``for_set``) or GETEX's options, parsed as Redis's parseExtendedStringArguments
+    does: a repeated option is allowed, conflicting ones are a syntax error. Returns the flags and
+    the expiry amount, which the caller validates later (Redis checks it after the syntax)."""
+    words, flags, amount, index = options(args, start), set(), None, 0
+    while index < len(words):
+        word, timed = words[index], flags & TIMED
+        if word in (b"NX", b"XX") and for_set and not flags & {b"NX", b"XX"} - {word}:
+            flags.add(word)
+        elif word == b"GET" and for_set:
+            flags.add(word)
+        elif word == b"KEEPTTL" and for_set and not timed:
+            flags.add(word)
+        elif word == b"PERSIST" and not for_set and not timed:
+            flags.add(word)
+        elif (word in TIMED and index + 1 < len(words) and timed <= {word}
+              and not flags & {b"KEEPTTL", b"PERSIST"}):
+            flags.add(word)
+            index += 1
+            amount = args[start + index]
+        else:
+            raise ReplyError(SYNTAX_ERROR)
+        index += 1
+    return flags, amount
 
 
 def modify_string(db: Database, key: bytes, change: Callable[[bytes | None], bytes | None]) -> bytes | None:
@@ -76,27 +111,11 @@ def set_(db: Database, args: list[bytes]) -> bytes | None:
     """SET key value [NX|XX] [GET] [EX|PX|EXAT|PXAT|KEEPTTL].
     Cost: 1 PutItem (1 WCU per KB); KEEPTTL adds 1 GetItem."""
     key, value = args[0], args[1]
-    words = options(args, 2)
-    condition_flag = expire_flag = None
-    return_old = False
-    expire_at: int | None = None
-    index = 0
-    while index < len(words):
-        word = words[index]
-        if word in (b"NX", b"XX") and condition_flag in (None, word):
-            condition_flag = word
-        elif word == b"GET":
-            return_old = True
-        elif word == b"KEEPTTL" and expire_flag in (None, word):
-            expire_flag = word
-        elif word in (b"EX", b"PX", b"EXAT", b"PXAT") and expire_flag is None and index + 1 < len(words):
-            expire_flag = word
-            index += 1
-            expire_at = expiry_from_option(db, word, args[2 + index], "set")
-        else:
-            raise ReplyError(SYNTAX_ERROR)
-        index += 1
-    return set_string(db, key, value, expire_at, condition_flag, return_old, expire_flag == b"KEEPTTL")
+    flags, amount = string_options(args, 2, for_set=True)
+    timed = flags & TIMED
+    expire_at = expiry_from_option(db, min(timed), amount, "set") if timed else None
+    condition_flag = b"NX" if b"NX" in flags else b"XX" if b"XX" in flags else None
+    return set_string(db, key, value, expire_at, condition_flag, b"GET" in flags, b"KEEPTTL" in flags)
 
 
 def set_string(db: Database, key: bytes, value: bytes, expire_at: int | None, condition_flag: bytes | None,
@@ -202,19 +221,24 @@ def getdel(db: Database, args: list[bytes]) -> bytes | None:
 
 @command("getex", -2)
 def getex(db: Database, args: list[bytes]) -> bytes | None:
-    """GETEX key [EX|PX|EXAT|PXAT|PERSIST]. Cost: 1 GetItem without options, else 1 UpdateItem."""
-    key, words = args[0], options(args, 1)
-    if not words:
+    """GETEX key [EX|PX|EXAT|PXAT|PERSIST]. Cost: 1 GetItem without options, else 1 UpdateItem
+    (an invalid expiry adds 1 GetItem: Redis replies nil or WRONGTYPE before checking it)."""
+    key = args[0]
+    flags, amount = string_options(args, 1, for_set=False)
+    timed = flags & TIMED
+    if not flags:
         return db.get_string(key)
-    if words == [b"PERSIST"]:
-        expression, values = "REMOVE x, tx", {}
-        expire_at = None
-    elif len(words) == 2 and words[0] in (b"EX", b"PX", b"EXAT", b"PXAT"):
-        expire_at = expiry_from_option(db, words[0], args[2], "getex")
+    if timed:
+        try:
+            expire_at = expiry_from_option(db, min(timed), amount, "getex")
+        except ReplyError:
+            if live_string(db, key) is None:
+                return None
+            raise
         expression, values = "SET x = :x, tx = :tx", db.expiry_attributes(expire_at)
         values = {":x": values["x"], ":tx": values["tx"]}
     else:
-        raise ReplyError(SYNTAX_ERROR)
+        expression, values, expire_at = "REMOVE x, tx", {}, None
     try:
         item = db.gateway.update(db.head_key(key), expression, {**values, **STRING, **db.now()},
                                  condition=f"t = :string AND {LIVE}", returns="ALL_NEW")
@@ -304,15 +328,16 @@ def increment(db: Database, key: bytes, delta: int, must_exist: bool = False) ->
     while True:
         try:
             item = db.gateway.update(db.head_key(key), "SET n = if_not_exists(n, :zero) + :delta, t = :string",
-                                     values, condition=condition, returns="UPDATED_NEW")
-            return int(item["n"]["N"])
+                                     values, condition=condition, returns="ALL_NEW")  # moto's UPDATED_NEW
+            return int(item["n"]["N"])  # leaves out an attribute whose value did not change (INCRBY 0)
         except ConditionFailed as refused:
-            record = db.record(refused.item)
+            old_item = refused.item  # (``refused`` is unbound after the except block)
+        record = db.record(old_item)
         if record is None and must_exist:
             return None
         if record is None:  # expired: start again from zero, without the old TTL
             try:
-                db.put_string(key, str(delta).encode(), None, "x = :old_x", {":old_x": refused.item["x"]})
+                db.put_string(key, str(delta).encode(), None, "x = :old_x", {":old_x": old_item["x"]})
                 return delta
             except ConditionFailed:
                 continue
@@ -350,15 +375,15 @@ def decrby(db: Database, args: list[bytes]) -> int:
 
 @command("incrbyfloat", 3)
 def incrbyfloat(db: Database, args: list[bytes]) -> bytes:
-    """INCRBYFLOAT key increment. Cost: 1 GetItem + 1 conditional PutItem (decimal arithmetic,
-    formatted as Redis does with 17 decimal places)."""
-    delta = parse_decimal(args[1])
+    """INCRBYFLOAT key increment. Cost: 1 GetItem + 1 conditional PutItem (long double arithmetic
+    as in Redis on x86-64, formatted as Redis does with 17 decimal places)."""
 
-    def add(old: bytes | None) -> bytes:
-        total = DECIMALS.add(parse_decimal(old) if old is not None else 0, delta)
-        if not total.is_finite():
+    def add(old: bytes | None) -> bytes:  # as in Redis, WRONGTYPE is checked before the arguments
+        value = parse_long_double(old) if old is not None else Fraction(0)
+        total = add_long_double(value, parse_long_double(args[1]))
+        if isinstance(total, float):  # inf or nan
             raise ReplyError("ERR increment would produce NaN or Infinity")
-        return format_decimal(total)
+        return format_long_double(total)
 
     return modify_string(db, args[0], add)
 
@@ -396,12 +421,12 @@ def setrange(db: Database, args: list[bytes]) -> int:
     offset, piece = parse_int(args[1]), args[2]
     if offset < 0:
         raise ReplyError("ERR offset is out of range")
-    if offset + len(piece) > MAX_VALUE:
-        raise ReplyError(f"ERR string exceeds maximum allowed size ({MAX_VALUE} bytes in Redimo)")
 
-    def overwrite(old: bytes | None) -> bytes | None:
+    def overwrite(old: bytes | None) -> bytes | None:  # as Redis: WRONGTYPE, then nothing to do, then size
         if not piece:
             return None
+        if offset + len(piece) > MAX_VALUE:
+            raise ReplyError(f"ERR string exceeds maximum allowed size ({MAX_VALUE} bytes in Redimo)")
         old = old or b""
         return old[:offset].ljust(offset, b"\x00") + piece + old[offset + len(piece):]
 

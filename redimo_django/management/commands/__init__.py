@@ -1,0 +1,1 @@
+"""redimo_createtable."""
