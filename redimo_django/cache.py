@@ -25,6 +25,7 @@ from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
 from redimo import Redimo, make_client
+from redimo.lock import Lock
 from redimo.commands import keys as key_commands
 from redimo.commands import strings
 from redimo.gateway import ConditionFailed
@@ -508,6 +509,18 @@ class RedimoCache(BaseCache):
         """Remove the expiry; True only if the key had one."""
         made = self.make_and_validate_key(key, version=version)
         return self._call(False, self._cache.persist, made)
+
+    def lock(self, key: Any, version: int | None = None, timeout: float | None = None, sleep: float = 0.1,
+             blocking_timeout: float | None = None, client: Any = None, thread_local: bool = True,
+             blocking: bool = True, auto_renewal: bool = False,
+             on_renewal_failure: Callable[..., Any] | None = None) -> Lock:
+        """A distributed lock with a fencing token on the made key (django-redis's signature; see
+        docs/locks.md). ``client`` is accepted for compatibility and must be None."""
+        if client is not None:
+            raise ValueError("RedimoCache.lock: there is no other client to choose")
+        return self.get_client().lock(self.make_and_validate_key(key, version=version), timeout=timeout, sleep=sleep,
+                                      blocking=blocking, blocking_timeout=blocking_timeout, thread_local=thread_local,
+                                      auto_renewal=auto_renewal, on_renewal_failure=on_renewal_failure)
 
     def _pattern(self, search: str, version: int | None, prefix: str | None = None) -> bytes:
         """A glob of made keys: KEY_FUNCTION applied to ``search`` with the prefix and version escaped."""

@@ -129,6 +129,18 @@ def test_semaphore_limits_holders_and_frees_expired_slots(r: Redimo) -> None:
     assert r.gateway.usage.total_requests - before == 2, "release and a free-slot acquire: 1 request each"
 
 
+def test_django_cache_lock(store) -> None:
+    from redimo_django.cache import RedimoCache
+
+    cache = RedimoCache(TABLE, {"KEY_PREFIX": "site", "VERSION": 3,
+                                "OPTIONS": {"CLIENT_FACTORY": lambda: store.client, "NAMESPACE": f"c-{uuid.uuid4().hex}"}})
+    with cache.lock("report", timeout=10, blocking_timeout=1) as lock:
+        assert lock.fencing_token == 1
+        assert cache.get_client().get("site:3:report") == lock.local.token, "the key is made as for any cache key"
+        assert not cache.lock("report", timeout=10).acquire(blocking=False)
+    assert cache.lock("report", timeout=10).acquire(blocking=False)
+
+
 # -- real processes ----------------------------------------------------------------------------
 def _client(url: str, namespace: str) -> Redimo:
     return Redimo(table=TABLE, namespace=namespace, client=make_client(endpoint_url=url))
