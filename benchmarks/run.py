@@ -47,6 +47,7 @@ class Result:
     median_ms: float
     p99_ms: float
     ratio: float | None
+    overhead_ms: float | None
 
 
 def percentile(samples: list[float], fraction: float) -> float:
@@ -82,87 +83,94 @@ def measure(redimo: Redimo, case: Case, iterations: int) -> Result:
             case.bare(index)
             bare.append(time.perf_counter() - started)
     median = statistics.median(ours)
+    bare_median = statistics.median(bare) if bare else None
     return Result(case.name, requests / iterations, spent_reads / iterations, spent_writes / iterations,
-                  median * 1000, percentile(ours, 0.99) * 1000,
-                  median / statistics.median(bare) if bare else None)
+                  median * 1000, percentile(ours, 0.99) * 1000, median / bare_median if bare_median else None,
+                  (median - bare_median) * 1000 if bare_median else None)
 
 
 def table_markdown(results: list[Result]) -> str:
-    lines = ["| operation | requests | RCU | WCU | median ms | p99 ms | vs bare boto3 |",
-             "|---|---:|---:|---:|---:|---:|---:|"]
+    lines = ["| operation | requests | RCU | WCU | median ms | p99 ms | vs bare boto3 | Redimo's own ms |",
+             "|---|---:|---:|---:|---:|---:|---:|---:|"]
     for result in results:
         ratio = f"{result.ratio:.2f}x" if result.ratio else "-"
+        overhead = f"{result.overhead_ms:+.2f}" if result.overhead_ms is not None else "-"
         lines.append(f"| {result.name} | {result.requests:g} | {result.read_units:g} | {result.write_units:g} "
-                     f"| {result.median_ms:.2f} | {result.p99_ms:.2f} | {ratio} |")
+                     f"| {result.median_ms:.2f} | {result.p99_ms:.2f} | {ratio} | {overhead} |")
     return "\n".join(lines)
 
 
+class Bare:
+    """The bare boto3 calls that make the same single request as a Redimo call, on the same client."""
+
+    def __init__(self, redimo: Redimo) -> None:
+        self.client, self.db, self.table = redimo.gateway.client, redimo.engine.db, redimo.gateway.table
+
+    def head(self, key: bytes) -> dict:
+        return self.db.head_key(key)
+
+    def get(self, key: bytes) -> Callable[[int], Any]:
+        return lambda _: self.client.get_item(TableName=self.table, Key=self.head(key), ConsistentRead=True,
+                                              ReturnConsumedCapacity="TOTAL")
+
+    def put(self, key: bytes, value: bytes = VALUE) -> Callable[[int], Any]:
+        item = {**self.head(key), "t": {"S": "string"}, "v": {"B": value}}
+        return lambda _: self.client.put_item(TableName=self.table, Item=item, ReturnConsumedCapacity="TOTAL")
+
+    def update(self, key: bytes, expression: str = "SET n = if_not_exists(n, :z) + :d") -> Callable[[int], Any]:
+        values = {":z": {"N": "0"}, ":d": {"N": "1"}}
+        return lambda _: self.client.update_item(TableName=self.table, Key=self.head(key), UpdateExpression=expression,
+                                                 ExpressionAttributeValues=values, ReturnConsumedCapacity="TOTAL")
+
+    def delete(self, key: bytes) -> Callable[[int], Any]:
+        return lambda _: self.client.delete_item(TableName=self.table, Key=self.head(key),
+                                                 ReturnConsumedCapacity="TOTAL")
+
+    def batch_get(self, keys: list[bytes]) -> Callable[[int], Any]:
+        request = {self.table: {"Keys": [self.head(key) for key in keys], "ConsistentRead": True}}
+        return lambda _: self.client.batch_get_item(RequestItems=request, ReturnConsumedCapacity="TOTAL")
+
+    def batch_put(self, keys: list[bytes]) -> Callable[[int], Any]:
+        request = {self.table: [{"PutRequest": {"Item": {**self.head(key), "t": {"S": "string"}, "v": {"B": VALUE}}}}
+                                for key in keys]}
+        return lambda _: self.client.batch_write_item(RequestItems=request, ReturnConsumedCapacity="TOTAL")
+
+    def transaction(self, keys: list[bytes]) -> Callable[[int], Any]:
+        items = [{"Put": {"TableName": self.table, "Item": {**self.head(key), "t": {"S": "string"}, "v": {"B": VALUE}}}}
+                 for key in keys]
+        return lambda _: self.client.transact_write_items(TransactItems=items, ReturnConsumedCapacity="TOTAL")
+
+
 def core_cases(r: Redimo) -> list[Case]:
-    client, db, table = r.gateway.client, r.engine.db, r.gateway.table
-
-    def head(key: bytes) -> dict:
-        return db.head_key(key)
-
-    def bare_get(_: int) -> Any:
-        return client.get_item(TableName=table, Key=head(b"k"), ConsistentRead=True, ReturnConsumedCapacity="TOTAL")
-
-    def bare_put(i: int) -> Any:
-        item = {**head(b"k"), "t": {"S": "string"}, "v": {"B": VALUE}}
-        return client.put_item(TableName=table, Item=item, ReturnConsumedCapacity="TOTAL")
-
-    def bare_update(_: int) -> Any:
-        return client.update_item(TableName=table, Key=head(b"n"), UpdateExpression="SET n = if_not_exists(n, :z) + :d",
-                                  ExpressionAttributeValues={":z": {"N": "0"}, ":d": {"N": "1"}},
-                                  ReturnConsumedCapacity="TOTAL")
-
-    def bare_delete(_: int) -> Any:
-        return client.delete_item(TableName=table, Key=head(b"gone"), ReturnConsumedCapacity="TOTAL")
-
-    def bare_expire(_: int) -> Any:
-        return client.update_item(TableName=table, Key=head(b"k"), UpdateExpression="SET x = :x",
-                                  ExpressionAttributeValues={":x": {"N": str(time.time_ns() // 10**6 + 10**6)}},
-                                  ReturnConsumedCapacity="TOTAL")
-
+    bare = Bare(r)
     keys = [f"m{i}".encode() for i in range(100)]
-
-    def bare_batch_get(_: int) -> Any:
-        return client.batch_get_item(RequestItems={table: {"Keys": [head(key) for key in keys], "ConsistentRead": True}},
-                                     ReturnConsumedCapacity="TOTAL")
-
-    def bare_transaction(_: int) -> Any:
-        items = [{"Put": {"TableName": table, "Item": {**head(key), "t": {"S": "string"}, "v": {"B": VALUE}}}}
-                 for key in keys[:25]]
-        return client.transact_write_items(TransactItems=items, ReturnConsumedCapacity="TOTAL")
-
+    items = [{**bare.head(key), "t": {"S": "string"}, "v": {"B": VALUE}} for key in keys[:25]]
     return [
-        Case("GET", lambda i: r.get("k"), bare_get, lambda: r.set("k", VALUE)),
-        Case("SET", lambda i: r.set("k", VALUE), bare_put),
-        Case("SET EX", lambda i: r.set("k", VALUE, ex=3600), bare_put),
-        Case("SET NX (key exists)", lambda i: r.set("k", VALUE, nx=True), bare_put),
-        Case("INCR", lambda i: r.incr("n"), bare_update),
-        Case("DEL (1 key)", lambda i: r.delete("gone"), bare_delete),
-        Case("EXPIRE", lambda i: r.expire("k", 3600), bare_expire),
-        Case("TTL", lambda i: r.ttl("k"), bare_get),
-        Case("EXISTS (1 key)", lambda i: r.exists("k"), bare_get),
-        Case("GETDEL (missing)", lambda i: r.getdel("gone"), bare_delete),
+        Case("GET", lambda i: r.get("k"), bare.get(b"k"), lambda: r.set("k", VALUE)),
+        Case("SET", lambda i: r.set("k", VALUE), bare.put(b"k")),
+        Case("SET EX", lambda i: r.set("k", VALUE, ex=3600), bare.put(b"k")),
+        Case("SET NX (key exists)", lambda i: r.set("k", VALUE, nx=True), bare.put(b"k")),
+        Case("INCR", lambda i: r.incr("n"), bare.update(b"n")),
+        Case("DEL (1 key)", lambda i: r.delete("gone"), bare.delete(b"gone")),
+        Case("EXPIRE", lambda i: r.expire("k", 3600), bare.update(b"k", "SET bench = :z + :d")),
+        Case("TTL", lambda i: r.ttl("k"), bare.get(b"k")),
+        Case("EXISTS (1 key)", lambda i: r.exists("k"), bare.get(b"k")),
+        Case("GETDEL (missing)", lambda i: r.getdel("gone"), bare.delete(b"gone")),
         Case("APPEND (2 requests)", lambda i: r.append("a", "x") if i % 50 else r.set("a", "x")),
         Case("INCRBYFLOAT (2 requests)", lambda i: r.incrbyfloat("f", 0.5)),
-        Case("MGET 100 keys", lambda i: r.mget(keys), bare_batch_get, lambda: r.mset({key: VALUE for key in keys})),
-        Case("MSET 25 keys (transaction)", lambda i: r.mset({key: VALUE for key in keys[:25]}), bare_transaction),
-        Case("DEL 25 keys", lambda i: r.delete(*keys[:25]),
-             prepare=lambda i: r.gateway.batch_write(puts=[{**head(key), "t": {"S": "string"}, "v": {"B": VALUE}}
-                                                          for key in keys[:25]])),
+        Case("MGET 100 keys", lambda i: r.mget(keys), bare.batch_get(keys), lambda: r.mset({key: VALUE for key in keys})),
+        Case("MSET 25 keys (transaction)", lambda i: r.mset({key: VALUE for key in keys[:25]}),
+             bare.transaction(keys[:25])),
+        Case("DEL 25 keys", lambda i: r.delete(*keys[:25]), prepare=lambda i: r.gateway.batch_write(puts=items)),
         Case("GET 1 MB value (3 chunks)", lambda i: r.get("big"), None, lambda: r.set("big", b"b" * 1_000_000)),
     ]
 
 
 def cache_cases(endpoint: str, client: Any) -> list[Case]:
-    """Django cache methods (when redimo_django is importable and Django is installed)."""
-    try:
-        import django
-        from django.conf import settings
-    except ImportError:
-        return []
+    """Django cache methods, each next to the bare request it makes."""
+    import django
+    from django.conf import settings
+
     if not settings.configured:
         settings.configure(CACHES={}, USE_TZ=True, SECRET_KEY="redimo-benchmarks",
                            INSTALLED_APPS=["django.contrib.sessions", "redimo_django"])
@@ -171,17 +179,24 @@ def cache_cases(endpoint: str, client: Any) -> list[Case]:
 
     cache = RedimoCache(TABLE, {"OPTIONS": {"CLIENT_FACTORY": lambda: client, "NAMESPACE": "bench-cache"}})
     bench_cache.instance = cache
+    bare = Bare(cache.get_client())
+
+    def made(key: str) -> bytes:
+        return cache.make_key(key).encode()
+
+    many = [f"m{j}" for j in range(100)]
     return [
-        Case("cache.get", lambda i: cache.get("k"), None, lambda: cache.set("k", "value")),
-        Case("cache.set", lambda i: cache.set("k", "value")),
-        Case("cache.add (exists)", lambda i: cache.add("k", "value")),
-        Case("cache.touch", lambda i: cache.touch("k", 600)),
-        Case("cache.incr", lambda i: cache.incr("n"), None, lambda: cache.set("n", 1)),
-        Case("cache.delete", lambda i: cache.delete("gone")),
-        Case("cache.has_key", lambda i: cache.has_key("k")),
-        Case("cache.get_many 100", lambda i: cache.get_many([f"m{j}" for j in range(100)]), None,
-             lambda: cache.set_many({f"m{j}": j for j in range(100)})),
-        Case("cache.set_many 25", lambda i: cache.set_many({f"m{j}": j for j in range(25)})),
+        Case("cache.get", lambda i: cache.get("k"), bare.get(made("k")), lambda: cache.set("k", "value")),
+        Case("cache.set", lambda i: cache.set("k", "value"), bare.put(made("k"))),
+        Case("cache.add (exists)", lambda i: cache.add("k", "value"), bare.put(made("k"))),
+        Case("cache.touch", lambda i: cache.touch("k", 600), bare.update(made("k"), "SET bench = :z + :d")),
+        Case("cache.incr", lambda i: cache.incr("n"), bare.update(made("n")), lambda: cache.set("n", 1)),
+        Case("cache.delete", lambda i: cache.delete("gone"), bare.delete(made("gone"))),
+        Case("cache.has_key", lambda i: cache.has_key("k"), bare.get(made("k"))),
+        Case("cache.get_many 100", lambda i: cache.get_many(many), bare.batch_get([made(key) for key in many]),
+             lambda: cache.set_many({key: 1 for key in many})),
+        Case("cache.set_many 25", lambda i: cache.set_many({key: 1 for key in many[:25]}),
+             bare.batch_put([made(key) for key in many[:25]])),
     ]
 
 
@@ -189,11 +204,13 @@ def lock_cases(r: Redimo) -> list[Case]:
     """Locks and semaphores (each operation one request)."""
     lock = r.lock("bench-lock", timeout=60)
     semaphore = r.semaphore("bench-semaphore", limit=5, timeout=60)
+    bare = Bare(r)
     return [
-        Case("lock.acquire", lambda i: lock.acquire(blocking=False), None, None,
+        Case("lock.acquire", lambda i: lock.acquire(blocking=False), bare.update(b"bench-lock-bare"), None,
              lambda i: lock.local.token and lock.release()),
-        Case("lock.extend", lambda i: lock.extend(1), None, lambda: lock.local.token or lock.acquire()),
-        Case("lock.release", lambda i: lock.release(), None, None, lambda i: lock.acquire()),
+        Case("lock.extend", lambda i: lock.extend(1), bare.update(b"bench-lock-bare"),
+             lambda: lock.local.token or lock.acquire()),
+        Case("lock.release", lambda i: lock.release(), bare.update(b"bench-lock-bare"), None, lambda i: lock.acquire()),
         Case("semaphore.acquire (free slot)", lambda i: semaphore.acquire(blocking=False), None, None,
              lambda i: semaphore.token and semaphore.release()),
         Case("semaphore.release", lambda i: semaphore.release(), None, None,
@@ -215,6 +232,8 @@ def session_cases(client: Any) -> list[Case]:
     existing["user"] = "ada"
     existing.save()
     bench_cache.sessions = SessionStore.get_client()
+    bare = Bare(bench_cache.sessions)
+    key = existing.session_key.encode()
 
     def saved(i: int) -> None:
         session = SessionStore(existing.session_key)
@@ -231,11 +250,11 @@ def session_cases(client: Any) -> list[Case]:
         bench_cache.victims.append(victim.session_key)
 
     return [
-        Case("session.load", lambda i: SessionStore(existing.session_key).load()),
-        Case("session.exists", lambda i: SessionStore().exists(existing.session_key)),
-        Case("session.save", saved),
-        Case("session.create", lambda i: SessionStore().create()),
-        Case("session.delete", deleted, None, None, prepare_victim),
+        Case("session.load", lambda i: SessionStore(existing.session_key).load(), bare.get(key)),
+        Case("session.exists", lambda i: SessionStore().exists(existing.session_key), bare.get(key)),
+        Case("session load + save", saved),
+        Case("session.create", lambda i: SessionStore().create(), bare.put(b"s" * 32)),
+        Case("session.delete", deleted, bare.delete(b"gone"), None, prepare_victim),
     ]
 
 
