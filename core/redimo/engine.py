@@ -5,10 +5,22 @@ from __future__ import annotations
 from typing import Callable, Sequence
 
 from .commands import COMMANDS
-from .commands.base import Reply
+from .commands.base import Reply, c_string
 from .gateway import Gateway
 from .protocol import ReplyError, wrong_arity
 from .storage import Database, millis
+
+
+def unknown_command(name: bytes, args: Sequence[bytes]) -> str:
+    """Redis's message: the name and the arguments (each ``'arg' ``) cut to 128 characters, as C
+    strings (up to a NUL)."""
+    shown = b""
+    for arg in args:
+        if len(shown) >= 128:
+            break
+        shown += b"'" + c_string(arg)[:128 - len(shown)] + b"' "
+    text = b"ERR unknown command '" + c_string(name)[:128] + b"', with args beginning with: " + shown
+    return text.decode(errors="replace")
 
 
 class Engine:
@@ -25,9 +37,7 @@ class Engine:
         name, *rest = args
         spec = COMMANDS.get(bytes(name).lower())
         if spec is None:
-            shown = " ".join(f"'{arg.decode(errors='replace')}'" for arg in rest[:8])
-            raise ReplyError(f"ERR unknown command '{bytes(name).decode(errors='replace')}', "
-                             f"with args beginning with: {shown}")
+            raise ReplyError(unknown_command(bytes(name), rest))
         if (spec.arity >= 0 and len(args) != spec.arity) or len(args) < -spec.arity:
             raise wrong_arity(spec.name)
         return spec.handler(self.db, list(rest))
