@@ -217,7 +217,7 @@ class RedimoCacheClient:
 
     def move(self, old: str, new: str) -> bool:
         """RENAME, keeping the value bytes and the TTL; False when ``old`` is missing.
-        1 Query + 1 GetItem + 1 TransactWriteItems."""
+        2 GetItem + 1 TransactWriteItems."""
         return key_commands.copy_key(self.db, self._key(old), self.db, self._key(new), replace=True,
                                      move=True) is not None
 

@@ -160,3 +160,19 @@ def test_decode_responses(make_redimo) -> None:
     r.set("k", "välue")
     assert r.get("k") == "välue"
     assert r.mget("k", "x") == ["välue", None]
+
+
+def test_mset_beyond_a_transactions_4_mb_is_refused_clearly(r: Redimo) -> None:
+    values = {f"k{i}": b"x" * 300_000 for i in range(15)}  # 4.5 MB, each value inline
+    with pytest.raises(redis.ResponseError, match="too large to write atomically"):
+        r.mset(values)
+    assert r.exists(*values) == 0, "nothing was written"
+
+
+def test_a_refused_expire_leaves_a_chunked_values_ttl_alone(r: Redimo) -> None:
+    r.set("big", b"z" * 800_000, ex=1000)
+    assert r.expire("big", 5, gt=True) == 0
+    assert r.expire("big", 5000, lt=True) == 0
+    chunk_ttls = {item["tx"]["N"] for item in r.engine.db.all_items(b"big")}
+    assert len(chunk_ttls) == 1, "head and chunks keep one TTL"
+    assert 990 <= r.ttl("big") <= 1000

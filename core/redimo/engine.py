@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from typing import Callable, Sequence
 
+from botocore.exceptions import ClientError
+
 from .commands import COMMANDS
 from .commands.base import Reply, c_string
 from .gateway import Gateway
@@ -40,4 +42,8 @@ class Engine:
             raise ReplyError(unknown_command(bytes(name), rest))
         if (spec.arity >= 0 and len(args) != spec.arity) or len(args) < -spec.arity:
             raise wrong_arity(spec.name)
-        return spec.handler(self.db, list(rest))
+        try:
+            return spec.handler(self.db, list(rest))
+        except ClientError as error:  # DynamoDB refused the request: an error reply, not a crash
+            details = error.response.get("Error", {})
+            raise ReplyError(f"ERR DynamoDB {details.get('Code', 'error')}: {details.get('Message', error)}") from error

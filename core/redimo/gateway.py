@@ -296,9 +296,8 @@ class Gateway:
         params: dict[str, Any] = {"TableName": self.table, "KeyConditionExpression": key_condition,
                                   "ExpressionAttributeValues": values, "ScanIndexForward": forward}
         if index:
-            params["IndexName"] = index
-        else:
-            params["ConsistentRead"] = self.consistent_reads
+            params["IndexName"] = index  # a local secondary index: strongly consistent reads work too
+        params["ConsistentRead"] = self.consistent_reads
         if names:
             params["ExpressionAttributeNames"] = names
         if projection:

@@ -163,17 +163,20 @@ class Database:
 
     def get_string(self, key: bytes) -> bytes | None:
         """GET: one GetItem for an inline value (plus ceil(chunks/100) BatchGetItem for a chunked one)."""
-        same_head = 0
-        previous = None
+        return self.read_string(key)[1]
+
+    def read_string(self, key: bytes) -> tuple[Record | None, bytes | None]:
+        """The live string record of a key and its value (WRONGTYPE for another type)."""
+        same_head, previous = 0, None
         while True:
             record = self.load(key)
             if record is None:
-                return None
+                return None, None
             if record.type != "string":
                 raise ReplyError(WRONGTYPE)
             value = self.string_value(record)
             if value is not None:
-                return value
+                return record, value
             # Chunks missing: normally the value was replaced meanwhile, and the head read again
             # names the new chunks. The same head again and again means they are gone: say so
             # rather than loop forever (a few tries, for eventually consistent reads).

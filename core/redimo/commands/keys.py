@@ -80,6 +80,13 @@ def expiry_flags(args: list[bytes]) -> set[bytes]:
     return flags
 
 
+def expiry_allowed(current: int | None, new: int, flags: set[bytes]) -> bool:
+    """NX/XX/GT/LT as the conditions in EXPIRY_FLAGS decide them (no TTL counts as infinite)."""
+    return not ((b"NX" in flags and current is not None) or (b"XX" in flags and current is None)
+                or (b"GT" in flags and (current is None or new <= current))
+                or (b"LT" in flags and current is not None and new >= current))
+
+
 def set_expiry(db: Database, key: bytes, expire_at: int, flags: set[bytes]) -> int:
     """The EXPIRE family: 1 conditional UpdateItem (or DeleteItem when the time is past).
     A chunked value also updates the TTL attribute of each chunk."""
@@ -101,9 +108,9 @@ def set_expiry(db: Database, key: bytes, expire_at: int, flags: set[bytes]) -> i
         return 1
     except ConditionFailed as refused:
         record = db.record(refused.item)
-    if record is None or not record.chunks:
+    if record is None or not record.chunks or not expiry_allowed(record.expire_at, expire_at, flags):
         return 0
-    db.set_expiry_of_chunks(record.item, expire_at)  # a chunked value: extend chunks first
+    db.set_expiry_of_chunks(record.item, expire_at)  # a chunked value: chunks first, so none expires early
     unchanged, kept = record.unchanged()
     try:
         db.gateway.update(db.head_key(key), "SET x = :x, tx = :tx", {**values, **kept},
@@ -198,13 +205,13 @@ def remove_expiry(db: Database, key: bytes, only_volatile: bool) -> bool:
         record = db.record(refused.item)
     if record is None or not record.chunks or (only_volatile and record.expire_at is None):
         return False
+    db.set_expiry_of_chunks(record.item, None)  # chunks first, so none expires under a persistent head
     unchanged, values = record.unchanged()
     try:
         db.gateway.update(db.head_key(key), "REMOVE x, tx", {**values, **db.now()},
                           condition=f"{condition} AND {unchanged}")
     except ConditionFailed:
         return False
-    db.set_expiry_of_chunks(record.item, None)
     return True
 
 
@@ -216,32 +223,31 @@ def persist(db: Database, args: list[bytes]) -> int:
 
 def copy_key(db: Database, source: bytes, target_db: Database, target: bytes, replace: bool,
              move: bool) -> bool | None:
-    """Copy (or move) every item of a key. None if the source is missing, False if the target exists
-    and ``replace`` is off. Cost: 1 Query of the source, 1 GetItem of the target, the non-head
-    items in BatchWriteItem, and the heads in 1 TransactWriteItems (2 WCU per KB each)."""
-    items = db.all_items(source)
-    head = next((item for item in items if item["sk"]["B"] == HEAD), None)
-    record = db.record(head)
+    """Copy (or move) a key's value. None if the source is missing, False if the target exists and
+    ``replace`` is off. Cost: 1 GetItem of the source, 1 GetItem of the target, and the heads in
+    1 TransactWriteItems (2 WCU per KB each); a chunked value adds its chunks, read in BatchGetItem
+    and written under a new generation in BatchWriteItem. Side items (a semaphore's holders) stay."""
+    record = db.load(source)
     if record is None:
         return None
     target_pk = {"B": target_db.pk(target)}
     old_target = db.gateway.get(target_db.head_key(target), HEAD_ONLY)
     if not replace and target_db.record(old_target) is not None:
         return False
-    copied_head = {**head, "pk": target_pk}
-    copies = [{**item, "pk": target_pk} for item in items
-              if item["sk"]["B"] != HEAD and not item["sk"]["B"].startswith(CHUNK)]
-    if "g" in head:
-        # The value's chunks get a new generation: the target's old value may be an earlier copy with
-        # the same generation, whose chunks (deleted below) would otherwise be the ones just written.
-        chunks = {item["sk"]["B"]: item for item in items}
-        wanted = [key["sk"]["B"] for key in db.chunk_keys(head)]
-        if not all(sk in chunks for sk in wanted):  # the source was rewritten while it was read
+    copied_head = {**record.item, "pk": target_pk}
+    chunk_keys = db.chunk_keys(record.item)
+    copies = []
+    if chunk_keys:
+        # A new generation: the target's old value may be an earlier copy with the same generation,
+        # whose chunks (deleted below) would otherwise be the ones just written.
+        chunks = {item["sk"]["B"]: item for item in db.gateway.batch_get(chunk_keys)}
+        if len(chunks) != len(chunk_keys):  # the source was rewritten while it was read
             return copy_key(db, source, target_db, target, replace, move)
         generation = os.urandom(8)
         copied_head["g"] = {"B": generation}
-        copies += [{**chunks[sk], "pk": target_pk, "sk": {"B": CHUNK + generation + sk[-4:]}} for sk in wanted]
-    db.gateway.batch_write(puts=copies)
+        copies = [{**chunks[key["sk"]["B"]], "pk": target_pk, "sk": {"B": CHUNK + generation + key["sk"]["B"][-4:]}}
+                  for key in chunk_keys]
+        db.gateway.batch_write(puts=copies)
     put: dict = {"Item": copied_head}
     if not replace:
         put.update(ConditionExpression=ABSENT_OR_EXPIRED, ExpressionAttributeValues=db.now())
@@ -260,8 +266,7 @@ def copy_key(db: Database, source: bytes, target_db: Database, target: bytes, re
     if old_target:
         db.discard(old_target)
     if move:
-        db.gateway.batch_write(deletes=[{"pk": item["pk"], "sk": item["sk"]} for item in items
-                                        if item["sk"]["B"] != HEAD])
+        db.discard(record.item)
     return True
 
 

@@ -25,6 +25,8 @@ from ..protocol import (
 from ..storage import ABSENT_OR_EXPIRED, LIVE, MAX_VALUE, Database, Record
 from .base import command, options
 
+TRANSACTION_BYTES = 4_000_000  # DynamoDB's 4 MB a transaction, with room for attribute names
+
 STRING = {":string": {"S": "string"}}
 
 
@@ -82,10 +84,7 @@ def modify_string(db: Database, key: bytes, change: Callable[[bytes | None], byt
     """Read-modify-write of a string, keeping its TTL: 1 GetItem + 1 conditional PutItem
     (repeated if another writer got in between). ``change`` returns the new value or None to skip."""
     while True:
-        record = live_string(db, key)
-        old = db.string_value(record) if record else None
-        if record is not None and old is None:
-            continue  # chunks replaced under us
+        record, old = db.read_string(key)
         new = change(old)
         if new is None:
             return old
@@ -281,6 +280,9 @@ def write_many(db: Database, mapping: dict[bytes, bytes], expire_at: int | None,
         head, key_chunks = db.string_items(key, value, expire_at)
         heads.append(head)
         chunks.extend(key_chunks)
+    if atomic and sum(len(head["pk"]["B"]) + len(head.get("v", {}).get("B", b"")) for head in heads) > TRANSACTION_BYTES:
+        raise ReplyError(f"ERR the values are too large to write atomically: a DynamoDB transaction holds at most "
+                         f"{TRANSACTION_BYTES // 1_000_000} MB (write them with separate SETs)")
     if chunks:
         db.gateway.batch_write(puts=chunks)
     if not atomic:
