@@ -58,12 +58,28 @@ def tour_core(r: Redimo) -> None:
     with step(r, "GET greeting (expired: hidden on read)") as box:
         box.append(r.get("greeting"))
 
+    print("\n== Locks with fencing tokens, and a semaphore ==")
+    first, second = r.lock("report", timeout=30), r.lock("report", timeout=30)
+    with step(r, "lock('report').acquire() -> fencing token") as box:
+        box.append(first.acquire() and first.fencing_token)
+    with step(r, "a second holder tries (non-blocking)") as box:
+        box.append(second.acquire(blocking=False))
+    with step(r, "first.release()") as box:
+        box.append(first.release())
+    with step(r, "second.acquire() -> a larger fencing token") as box:
+        box.append(second.acquire() and second.fencing_token)
+    slots = [r.semaphore("workers", limit=2, timeout=60) for _ in range(3)]
+    for number, slot in enumerate(slots, 1):
+        with step(r, f"semaphore('workers', limit=2): holder {number}") as box:
+            box.append(slot.acquire(blocking=False))
+
 
 def tour_cache(endpoint: str) -> None:
     import django
     from django.conf import settings
 
-    settings.configure(CACHES={"default": {
+    settings.configure(SECRET_KEY="redimo-demo", INSTALLED_APPS=["django.contrib.sessions", "redimo_django"],
+                       SESSION_ENGINE="redimo_django.sessions", CACHES={"default": {
         "BACKEND": "redimo_django.cache.RedimoCache",
         "LOCATION": TABLE,
         "OPTIONS": {"ENDPOINT_URL": endpoint, "NAMESPACE": "demo-cache"},
@@ -89,6 +105,22 @@ def tour_cache(endpoint: str) -> None:
     for description, call in calls:
         with step(client, description) as box:
             box.append(call())
+
+    from redimo_django.sessions import SessionStore
+
+    print("\n== Django sessions: SESSION_ENGINE = 'redimo_django.sessions' (namespace django-sessions) ==")
+    sessions = SessionStore.get_client()
+    session = SessionStore()
+    session["_auth_user_id"] = "1"
+    session["cart"] = ["book"]
+    with step(sessions, "session.save() (new; bound to user 1)") as box:
+        box.append(session.save())
+    with step(sessions, "SessionStore(key).load()") as box:
+        box.append(SessionStore(session.session_key).load().get("cart"))
+    with step(sessions, "SessionStore.user_sessions(1)") as box:
+        box.append(len(SessionStore.user_sessions("1")))
+    with step(sessions, "SessionStore.end_user_sessions(1)") as box:
+        box.append(SessionStore.end_user_sessions("1"))
 
 
 def main() -> None:
