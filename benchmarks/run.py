@@ -258,7 +258,6 @@ def session_cases(client: Any) -> list[Case]:
     existing["user"] = "ada"
     existing.save()
     bench_cache.sessions = SessionStore.get_client()
-    key = existing.session_key.encode()
 
     def saved(i: int) -> None:
         session = SessionStore(existing.session_key)

@@ -20,7 +20,6 @@ from contextlib import contextmanager
 from datetime import datetime, timedelta
 from typing import Any, Callable, Iterator
 
-import django
 import pytest
 import redis
 from django.conf import settings
@@ -34,17 +33,8 @@ from redimo.local import free_port
 from redimo_django.cache import RedimoCache, Serializer
 
 BACKEND = "redimo_django.cache.RedimoCache"
-# Measured moto 5.2 bugs that MOTO_BUGS in conftest.py must list for these tests to skip on moto:
-# a clear()/keys() Scan filters on begins_with(pk, ...) of the Binary pk, which moto never matches;
 
 
-@pytest.fixture(scope="module", autouse=True)
-def django_settings() -> None:
-    """Django configured once for the process, unless pytest-django or another module did it."""
-    if not settings.configured and not os.environ.get("DJANGO_SETTINGS_MODULE"):
-        settings.configure(SECRET_KEY="redimo-tests", INSTALLED_APPS=["redimo_django"], USE_TZ=True,
-                           CACHES={"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}})
-    django.setup()
 
 
 @pytest.fixture

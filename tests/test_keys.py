@@ -13,10 +13,6 @@ from redimo.gateway import Gateway
 from redimo.storage import INLINE_LIMIT, MAX_PARTITION_KEY, millis
 from redimo.table import create_table
 
-# moto's begins_with() is false whenever the attribute is Binary (moto/dynamodb/comparisons.py,
-# FuncBeginsWith requires type "S"), so the namespace filter of KEYS, SCAN, DBSIZE, RANDOMKEY and
-# FLUSHDB matches nothing there. Measured; proposed for MOTO_BUGS in conftest.
-
 
 def spent(r: Redimo, action: Callable[[], Any]) -> tuple[Any, dict]:
     before = r.gateway.usage.snapshot()

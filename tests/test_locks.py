@@ -10,7 +10,6 @@ import signal
 import time
 import uuid
 from pathlib import Path
-from typing import Callable, Iterator
 
 import pytest
 from redis.exceptions import LockError, LockNotOwnedError

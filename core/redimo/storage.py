@@ -14,7 +14,7 @@ from __future__ import annotations
 import os
 import time
 from dataclasses import dataclass
-from typing import Any, Callable, Iterable, Iterator
+from typing import Callable, Iterable, Iterator
 
 from .gateway import ConditionFailed, Gateway, Item
 from .protocol import WRONGTYPE, ReplyError, canonical_int
