@@ -256,29 +256,31 @@ def _flag(options: dict, name: str, default: bool) -> bool:
     return value
 
 
-def _text(options: dict, name: str) -> str | None:
+def _text(options: dict, name: str, setting: str = "RedimoCache OPTIONS") -> str | None:
     value = options.get(name)
     if value is not None and (not isinstance(value, str) or not value):
-        raise ImproperlyConfigured(f"RedimoCache OPTIONS['{name}'] must be a non-empty string, not {value!r}")
+        raise ImproperlyConfigured(f"{setting}['{name}'] must be a non-empty string, not {value!r}")
     return value
 
 
-def _client_factory(options: dict) -> Callable[[], Any]:
+def client_factory(options: dict, setting: str = "RedimoCache OPTIONS") -> Callable[[], Any]:
+    """The boto3 client maker that ``ENDPOINT_URL``/``REGION_NAME`` or ``CLIENT_FACTORY`` in
+    ``options`` describe (also used for REDIMO_SESSIONS); ``setting`` names them in errors."""
     factory = options.get("CLIENT_FACTORY")
-    endpoint_url, region_name = _text(options, "ENDPOINT_URL"), _text(options, "REGION_NAME")
+    endpoint_url, region_name = _text(options, "ENDPOINT_URL", setting), _text(options, "REGION_NAME", setting)
     if factory is None:
         return lambda: shared_client(endpoint_url, region_name)
     if endpoint_url or region_name:
-        raise ImproperlyConfigured("RedimoCache OPTIONS: CLIENT_FACTORY configures its own client; "
+        raise ImproperlyConfigured(f"{setting}: CLIENT_FACTORY configures its own client; "
                                    "do not give ENDPOINT_URL or REGION_NAME with it")
     if isinstance(factory, str):
         try:
             factory = import_string(factory)
         except ImportError as error:
-            raise ImproperlyConfigured(f"RedimoCache OPTIONS['CLIENT_FACTORY']: cannot import {factory!r}: "
+            raise ImproperlyConfigured(f"{setting}['CLIENT_FACTORY']: cannot import {factory!r}: "
                                        f"{error}") from error
     if not callable(factory):
-        raise ImproperlyConfigured("RedimoCache OPTIONS['CLIENT_FACTORY'] must be a callable, or the dotted "
+        raise ImproperlyConfigured(f"{setting}['CLIENT_FACTORY'] must be a callable, or the dotted "
                                    f"path of one, returning a boto3 DynamoDB client; got {factory!r}")
     return factory
 
@@ -330,7 +332,7 @@ class RedimoCache(BaseCache):
         self._table = location
         self._namespace = namespace
         self._serializer = Serializer(compressor, min_length)
-        self._client_factory = _client_factory(options)
+        self._client_factory = client_factory(options)
         self._consistent_reads = _flag(options, "CONSISTENT_READS", True)
         self._ignore_exceptions = _flag(options, "IGNORE_EXCEPTIONS", False)
         self._log_ignored = _flag(options, "LOG_IGNORED_EXCEPTIONS", True)

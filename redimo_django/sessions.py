@@ -20,12 +20,13 @@ from django.core.exceptions import ImproperlyConfigured
 from django.core.signals import setting_changed
 from django.dispatch import receiver
 from django.utils.crypto import get_random_string
-from django.utils.module_loading import import_string
 
-from redimo import Redimo, make_client
+from redimo import Redimo
 from redimo.commands import keys as key_commands
 from redimo.commands import strings
 from redimo.maps import MapItem
+
+from .cache import RedimoCache, client_factory
 
 DEFAULT_NAMESPACE = "django-sessions"
 SETTINGS = frozenset({"TABLE", "NAMESPACE", "ENDPOINT_URL", "REGION_NAME", "CLIENT_FACTORY", "CONSISTENT_READS"})
@@ -69,8 +70,6 @@ def _make_client(config: dict[str, Any]) -> Redimo:
         raise ImproperlyConfigured(f"REDIMO_SESSIONS['CONSISTENT_READS'] must be True or False, not {consistent!r}")
     table = config.get("TABLE")
     if table is None:
-        from .cache import RedimoCache
-
         cache = caches[settings.SESSION_CACHE_ALIAS]
         if not isinstance(cache, RedimoCache):
             raise ImproperlyConfigured(
@@ -82,15 +81,7 @@ def _make_client(config: dict[str, Any]) -> Redimo:
         source = cache.get_client()
         return Redimo(table=source.gateway.table, namespace=namespace, consistent_reads=consistent,
                       client=source.gateway.client)
-    factory = config.get("CLIENT_FACTORY")
-    if factory is not None:
-        if "ENDPOINT_URL" in config or "REGION_NAME" in config:
-            raise ImproperlyConfigured("REDIMO_SESSIONS: CLIENT_FACTORY configures its own client; "
-                                       "do not give ENDPOINT_URL or REGION_NAME with it")
-        factory = import_string(factory) if isinstance(factory, str) else factory
-        client = factory()
-    else:
-        client = make_client(endpoint_url=config.get("ENDPOINT_URL"), region_name=config.get("REGION_NAME"))
+    client = client_factory(config, "REDIMO_SESSIONS")()
     return Redimo(table=table, namespace=namespace, consistent_reads=consistent, client=client)
 
 

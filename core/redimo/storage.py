@@ -188,20 +188,22 @@ class Database:
                 time.sleep(0.01 * 2**same_head)
 
     def put_string(self, key: bytes, value: bytes, expire_at: int | None, condition: str | None = None,
-                   values: dict | None = None) -> Item | None:
-        """Write a string (chunks first, head last); returns the replaced head item.
-        Raises ConditionFailed (after removing the chunks it wrote) when ``condition`` fails."""
+                   values: dict | None = None, read_old: bool = False) -> bytes | None:
+        """Write a string (chunks first, head last); with ``read_old``, returns the replaced live
+        value (read before its chunks are deleted). Raises ConditionFailed (after removing the
+        chunks it wrote) when ``condition`` fails."""
         head, chunks = self.string_items(key, value, expire_at)
         if chunks:
             self.gateway.batch_write(puts=chunks)
         try:
             old = self.gateway.put(head, condition, values, return_old=True)
         except ConditionFailed:
-            if chunks:
-                self.gateway.batch_write(deletes=self.chunk_keys(head))
+            self.discard(head)
             raise
+        record = self.record(old) if read_old else None
+        old_value = self.string_value(record) if record else None
         self.discard(old)
-        return old
+        return old_value
 
     def discard(self, *old_items: Item | None) -> None:
         """Delete what a replaced or deleted head leaves behind (its value chunks)."""

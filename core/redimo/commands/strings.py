@@ -141,8 +141,8 @@ def set_string(db: Database, key: bytes, value: bytes, expire_at: int | None, co
         if any(":now" in condition for condition in conditions):
             values.update(db.now())
         try:
-            old_value = put_and_read_old(db, key, value, expire_at, " AND ".join(conditions) or None,
-                                         values, return_old)
+            old_value = db.put_string(key, value, expire_at, " AND ".join(conditions) or None, values,
+                                      read_old=return_old)
         except ConditionFailed as refused:
             record = db.record(refused.item)
             refused_by_options = ((condition_flag == b"NX" and record is not None)
@@ -156,22 +156,6 @@ def set_string(db: Database, key: bytes, value: bytes, expire_at: int | None, co
                 return db.string_value(record) if record else None
             return None
         return old_value if return_old else OK
-
-
-def put_and_read_old(db: Database, key: bytes, value: bytes, expire_at: int | None, condition: str | None,
-                     values: dict, return_old: bool) -> bytes | None:
-    head, chunks = db.string_items(key, value, expire_at)
-    if chunks:
-        db.gateway.batch_write(puts=chunks)
-    try:
-        old = db.gateway.put(head, condition, values, return_old=True)
-    except ConditionFailed:
-        db.discard(head)
-        raise
-    record = db.record(old)
-    old_value = db.string_value(record) if return_old and record else None
-    db.discard(old)
-    return old_value
 
 
 @command("setnx", 3)
