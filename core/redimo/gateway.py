@@ -320,8 +320,8 @@ class Gateway:
 
     def scan_page(self, *, filter_expression: str | None = None, values: dict | None = None,
                   names: dict | None = None, projection: str | None = None, limit: int | None = None,
-                  start: Item | None = None, count_only: bool = False) -> tuple[list[Item], int, Item | None]:
-        """One Scan page: (items, count, last evaluated key or None at the end)."""
+                  start: Item | None = None) -> tuple[list[Item], Item | None]:
+        """One Scan page: (items, last evaluated key or None at the end)."""
         params: dict[str, Any] = {"TableName": self.table, "ConsistentRead": self.consistent_reads}
         if filter_expression:
             params["FilterExpression"] = filter_expression
@@ -335,16 +335,14 @@ class Gateway:
             params["Limit"] = limit
         if start:
             params["ExclusiveStartKey"] = start
-        if count_only:
-            params["Select"] = "COUNT"
         page = self.call("scan", **params)
-        return page.get("Items", []), page.get("Count", 0), page.get("LastEvaluatedKey")
+        return page.get("Items", []), page.get("LastEvaluatedKey")
 
     def scan(self, **options: Any) -> Iterator[Item]:
         """Every item a filtered Scan returns, page after page."""
         start = None
         while True:
-            items, _, start = self.scan_page(start=start, **options)
+            items, start = self.scan_page(start=start, **options)
             yield from items
             if start is None:
                 return

@@ -232,7 +232,7 @@ class Database:
         """One Scan page of the live heads of the whole table, narrowed to this namespace here, not in
         the filter (moto's begins_with() never matches a Binary attribute; the RCU are the same):
         (keys, DynamoDB's position after the page, or None at the end)."""
-        items, _, last = self.gateway.scan_page(
+        items, last = self.gateway.scan_page(
             filter_expression=f"sk = :head AND {LIVE}" + extra_filter,
             values={":head": {"B": HEAD}, **self.now(), **(values or {})}, projection="pk", limit=limit, start=start)
         return [self.key_of(item) for item in items if item["pk"]["B"].startswith(self.prefix)], last
