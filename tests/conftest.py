@@ -17,6 +17,7 @@ import pytest
 import redis
 from moto import mock_aws
 
+from differential import Pair, raw
 from redimo import Redimo
 from redimo.gateway import Gateway, make_client
 from redimo.local import dynamodb_local, free_port, installed_directory
@@ -144,6 +145,22 @@ def shared_endpoint(request: pytest.FixtureRequest) -> Iterator[str]:
     finally:
         server.shutdown()
         thread.join()
+
+
+@pytest.fixture
+def table(store: Store) -> Iterator[str]:
+    """A table of the test's own (FLUSHALL is then safe), without TTL."""
+    name = f"redimo-differential-{uuid.uuid4().hex[:12]}"
+    create_table(Gateway(name, store.client), ttl=False)
+    yield name
+    store.client.delete_table(TableName=name)
+
+
+@pytest.fixture
+def pair(store: Store, table: str, real_redis: redis.Redis) -> Pair:
+    """Raw clients on a real Redis and on Redimo (a table of its own) for differential tests."""
+    return Pair(raw(redis.Redis(connection_pool=real_redis.connection_pool)),
+                raw(Redimo(table=table, client=store.client)))
 
 
 @pytest.fixture(scope="session")

@@ -17,9 +17,8 @@ from __future__ import annotations
 
 import os
 import time
-import uuid
 from dataclasses import dataclass
-from typing import Any, Iterator
+from typing import Any
 
 import pytest
 import redis
@@ -27,10 +26,9 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from redimo import Redimo
-from redimo.gateway import Gateway
 from redimo.glob import glob_match
-from redimo.storage import HEAD, MAX_PARTITION_KEY, MAX_VALUE
-from redimo.table import create_table
+from differential import Error, Pair, raw
+from redimo.storage import MAX_PARTITION_KEY, MAX_VALUE
 
 EXAMPLES = int(os.environ.get("REDIMO_DIFFERENTIAL_EXAMPLES", "50"))
 SETTINGS = settings(max_examples=EXAMPLES, deadline=None, database=None,
@@ -52,71 +50,6 @@ FORCED_DIFFERENCES = {
 INT64_MAX, INT64_MIN = 2**63 - 1, -(2**63)
 FUTURE_S = 4_102_444_800  # 2100-01-01, fixed so both servers store the same absolute time
 PAST_S = 1_000_000_000  # 2001
-
-
-# -- the two servers ----------------------------------------------------------------------------
-@dataclass(frozen=True)
-class Error:
-    kind: str
-    message: str
-
-
-@dataclass
-class Pair:
-    """A raw redis-py client on the real Redis and one on Redimo; the same commands go to both."""
-
-    redis: redis.Redis
-    redimo: Redimo
-
-    def reset(self) -> None:
-        self.redis.flushall()
-        self.redimo.execute_command("FLUSHALL")
-
-    def both(self, *args: Any) -> tuple[Any, Any]:
-        return reply(self.redis, args), reply(self.redimo, args)
-
-    def same(self, *args: Any) -> Any:
-        expected, got = self.both(*args)
-        assert got == expected, f"{args!r}: Redis replied {expected!r}, Redimo {got!r}"
-        return got
-
-    def make_type(self, key: bytes, kind: str) -> None:
-        """Make ``key`` a hash or a list: Redis by HSET/RPUSH, Redimo by writing the head item
-        (Redimo has no hash or list commands yet)."""
-        self.redis.delete(key)
-        if kind == "hash":
-            self.redis.hset(key, b"f", b"v")
-        else:
-            self.redis.rpush(key, b"x")
-        self.redimo.delete(key)
-        item = {"pk": {"B": self.redimo.engine.db.pk(key)}, "sk": {"B": HEAD}, "t": {"S": kind}}
-        self.redimo.gateway.client.put_item(TableName=self.redimo.gateway.table, Item=item)
-
-
-def reply(client: redis.Redis, args: tuple) -> Any:
-    try:
-        return client.execute_command(*args)
-    except redis.ResponseError as error:
-        return Error(type(error).__name__, str(error))
-
-
-def raw(client: redis.Redis) -> redis.Redis:
-    client.response_callbacks.clear()
-    return client
-
-
-@pytest.fixture
-def table(store) -> Iterator[str]:
-    name = f"redimo-differential-{uuid.uuid4().hex[:12]}"
-    create_table(Gateway(name, store.client), ttl=False)
-    yield name
-    store.client.delete_table(TableName=name)
-
-
-@pytest.fixture
-def pair(store, table: str, real_redis: redis.Redis) -> Pair:
-    return Pair(raw(redis.Redis(connection_pool=real_redis.connection_pool)),
-                raw(Redimo(table=table, client=store.client)))
 
 
 # -- generated command sequences ----------------------------------------------------------------

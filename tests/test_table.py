@@ -55,7 +55,7 @@ def test_schema_index_ttl_and_on_demand_billing(store: Any, gateway: Gateway, na
     assert index["IndexName"] == SCORE_INDEX_NAME
     assert index["KeySchema"] == [{"AttributeName": "pk", "KeyType": "HASH"},
                                   {"AttributeName": "sc", "KeyType": "RANGE"}]
-    assert index["Projection"]["ProjectionType"] == "KEYS_ONLY"
+    assert index["Projection"] == {"ProjectionType": "INCLUDE", "NonKeyAttributes": ["g", "mb"]}
     assert table["BillingModeSummary"]["BillingMode"] == "PAY_PER_REQUEST"
     status = ttl_status(store, name)
     assert status["TimeToLiveStatus"] in ("ENABLED", "ENABLING")

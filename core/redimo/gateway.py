@@ -291,8 +291,10 @@ class Gateway:
 
     def query(self, key_condition: str, values: dict, names: dict | None = None, *,
               projection: str | None = None, limit: int | None = None, forward: bool = True,
-              start: Item | None = None, index: str | None = None) -> Iterator[Item]:
-        """Items matching a key condition, following pages until ``limit`` items were read."""
+              start: Item | None = None, index: str | None = None,
+              filter_expression: str | None = None) -> Iterator[Item]:
+        """Items matching a key condition and the filter, following pages until ``limit`` items were
+        returned (each page asks for the number still missing; DynamoDB applies it before the filter)."""
         params: dict[str, Any] = {"TableName": self.table, "KeyConditionExpression": key_condition,
                                   "ExpressionAttributeValues": values, "ScanIndexForward": forward}
         if index:
@@ -302,6 +304,8 @@ class Gateway:
             params["ExpressionAttributeNames"] = names
         if projection:
             params["ProjectionExpression"] = projection
+        if filter_expression:
+            params["FilterExpression"] = filter_expression
         if start:
             params["ExclusiveStartKey"] = start
         remaining = limit
@@ -316,6 +320,24 @@ class Gateway:
                     return
             if "LastEvaluatedKey" not in page:
                 return
+            params["ExclusiveStartKey"] = page["LastEvaluatedKey"]
+
+    def count(self, key_condition: str, values: dict, *, index: str | None = None,
+              filter_expression: str | None = None) -> int:
+        """How many items match (a ``Select=COUNT`` Query, page after page: RCU as for reading them)."""
+        params: dict[str, Any] = {"TableName": self.table, "KeyConditionExpression": key_condition,
+                                  "ExpressionAttributeValues": values, "Select": "COUNT",
+                                  "ConsistentRead": self.consistent_reads}
+        if index:
+            params["IndexName"] = index
+        if filter_expression:
+            params["FilterExpression"] = filter_expression
+        total = 0
+        while True:
+            page = self.call("query", **params)
+            total += page["Count"]
+            if "LastEvaluatedKey" not in page:
+                return total
             params["ExclusiveStartKey"] = page["LastEvaluatedKey"]
 
     def scan_page(self, *, filter_expression: str | None = None, values: dict | None = None,

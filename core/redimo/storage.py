@@ -24,6 +24,7 @@ CHUNK = b"\x01"
 INLINE_LIMIT = 350_000  # bytes of value kept in the head item; DynamoDB's item limit is 400 KB
 MAX_VALUE = 64 * 1024 * 1024
 MAX_PARTITION_KEY = 2048  # DynamoDB's limit for a binary partition key
+COLLECTION_TYPES = frozenset({"hash", "set", "zset", "list", "stream"})  # see collection.py
 
 LIVE = "(attribute_not_exists(x) OR x > :now)"
 ABSENT_OR_EXPIRED = "(attribute_not_exists(t) OR x <= :now)"
@@ -206,8 +207,13 @@ class Database:
         return old_value
 
     def discard(self, *old_items: Item | None) -> None:
-        """Delete what a replaced or deleted head leaves behind (its value chunks)."""
+        """Delete what a replaced or deleted head leaves behind: a string's value chunks (BatchWriteItem),
+        a collection's members (a Query of the key's items, then BatchWriteItem)."""
         leftovers = [key for item in old_items if item for key in self.chunk_keys(item)]
+        for item in old_items:
+            if item and item.get("t", {}).get("S") in COLLECTION_TYPES:
+                leftovers += self.gateway.query("pk = :pk", {":pk": item["pk"], ":g": item["g"], ":head": {"B": HEAD}},
+                                                filter_expression="g = :g AND sk <> :head", projection="pk, sk")
         if leftovers:
             self.gateway.batch_write(deletes=leftovers)
 

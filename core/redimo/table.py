@@ -31,7 +31,7 @@ def create_table(gateway: Gateway, *, read_capacity: int | None = None, write_ca
             "IndexName": SCORE_INDEX_NAME,
             "KeySchema": [{"AttributeName": "pk", "KeyType": "HASH"},
                           {"AttributeName": SCORE_INDEX, "KeyType": "RANGE"}],
-            "Projection": {"ProjectionType": "KEYS_ONLY"},
+            "Projection": {"ProjectionType": "INCLUDE", "NonKeyAttributes": ["g", "mb"]},
         }],
     }
     if read_capacity is not None and write_capacity is not None:

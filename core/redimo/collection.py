@@ -1,0 +1,280 @@
+"""Collections (hash, set, sorted set, list, stream): a head item plus one item per member.
+
+The head (``sk = HEAD``) holds the type ``t``, the generation ``g`` (8 random bytes, new each time
+the key is created), the member count ``sz``, the version ``w`` (new random bytes on every write, for
+WATCH), the expiry ``x``/``tx`` and type-specific attributes. A member item has
+``sk = kind byte + member key`` and carries the generation ``g`` it was written under: it belongs to
+the key only while that equals the live head's ``g``. So a key re-created after it expired (or after a
+DEL that crashed half-way) never sees the old incarnation's members, and only the head carries the
+expiry, so EXPIRE is one request however large the collection is.
+
+Every write is a read (1 BatchGetItem of the head and the members it touches) followed by one
+TransactWriteItems that applies the member changes and the head's count together, each member
+conditioned on the state that was read; if another writer got in between, the whole thing is read and
+planned again. Counts (HLEN, SCARD, ...) are therefore exact, and a collection that becomes empty is
+deleted in the same transaction, as in Redis.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import random
+import time
+from dataclasses import dataclass, field
+from typing import Callable, Iterable, Iterator, TypeVar
+
+from .gateway import TRANSACTION_LIMIT, Item, TransactionConditionFailed
+from .protocol import WRONGTYPE, ReplyError
+from .storage import ABSENT_OR_EXPIRED, HEAD, LIVE, Database
+
+MEMBER_LIMIT = 1000  # bytes of a member kept as they are in the sort key (DynamoDB allows 1024)
+VALUE_LIMIT = 350_000  # bytes of a member's value (hash value, list element, stream entry)
+Result = TypeVar("Result")
+
+
+def member_sk(kind: bytes, member: bytes) -> bytes:
+    """The sort key of a member: ``kind + member``, or for a member over MEMBER_LIMIT bytes its
+    first MEMBER_LIMIT bytes and 8 bytes of its SHA-256 (the whole member is then in ``mb``)."""
+    if len(member) <= MEMBER_LIMIT:
+        return kind + member
+    return kind + member[:MEMBER_LIMIT] + hashlib.sha256(member).digest()[:8]
+
+
+def member_attributes(kind: bytes, member: bytes) -> Item:
+    """``sk`` and, for a long member, ``mb``: the start of a member item."""
+    item: Item = {"sk": {"B": member_sk(kind, member)}}
+    if len(member) > MEMBER_LIMIT:
+        item["mb"] = {"B": member}
+    return item
+
+
+def member_of(item: Item) -> bytes:
+    """The member an item stores (its sort key without the kind byte, or ``mb``)."""
+    return item["mb"]["B"] if "mb" in item else item["sk"]["B"][1:]
+
+
+def kind_range(kind: bytes) -> tuple[bytes, bytes]:
+    """The lowest and highest sort key of members of one kind (for :func:`members`)."""
+    return kind, kind + b"\xff" * 1023
+
+
+def check_value(value: bytes) -> bytes:
+    if len(value) > VALUE_LIMIT:
+        raise ReplyError(f"ERR value exceeds the {VALUE_LIMIT} bytes a collection member can hold in Redimo")
+    return value
+
+
+@dataclass
+class Head:
+    """The live head of a collection, decoded."""
+
+    type: str
+    generation: bytes
+    size: int
+    expire_at: int | None
+    item: Item
+
+    def number(self, name: str, default: int = 0) -> int:
+        return int(self.item[name]["N"]) if name in self.item else default
+
+
+@dataclass
+class State:
+    """What a write planned from: the live head (or None), a head that is present but expired or of
+    another type being replaced (``stale``), and the live members read, by sort key."""
+
+    key: bytes
+    type: str
+    head: Head | None
+    stale: Item | None
+    members: dict[bytes, Item]
+    read: set[bytes] = field(default_factory=set)  # sort keys whose state was read (and is asserted)
+
+    @property
+    def size(self) -> int:
+        return self.head.size if self.head else 0
+
+
+@dataclass
+class Change:
+    """A collection write. ``puts`` are member items (``sk`` and attributes; ``pk`` and ``g`` are
+    added); ``deletes`` are sort keys of live members in ``State.members``. A put of a member in
+    ``State.members`` replaces it (the count stays), any other put adds one (and asserts the member
+    was absent); a delete removes one. Every replaced or deleted member is asserted unchanged since
+    it was read. ``head_set``/``head_remove`` change head attributes, ``condition``/``values`` add head
+    conditions."""
+
+    puts: list[Item] = field(default_factory=list)
+    deletes: list[bytes] = field(default_factory=list)
+    head_set: Item = field(default_factory=dict)
+    head_remove: list[str] = field(default_factory=list)
+    condition: str = ""
+    values: dict = field(default_factory=dict)
+    keep_empty: bool = False  # a stream keeps its head when it has no entries
+
+    def __bool__(self) -> bool:
+        return bool(self.puts or self.deletes or self.head_set or self.head_remove)
+
+
+def head_of(db: Database, item: Item | None, type_: str, check_type: bool = True) -> tuple[Head | None, Item | None]:
+    """Decode a head item: (live head of ``type_``, stale item). A live head of another type raises
+    WRONGTYPE unless ``check_type`` is off (then it is returned as stale, to be replaced)."""
+    record = db.record(item)
+    if record is None:
+        return None, item
+    if record.type != type_:
+        if check_type:
+            raise ReplyError(WRONGTYPE)
+        return None, item
+    return Head(type_, item["g"]["B"], int(item["sz"]["N"]), record.expire_at, item), None
+
+
+def load(db: Database, key: bytes, type_: str) -> Head | None:
+    """The live head of a collection, WRONGTYPE for another type. Cost: 1 GetItem."""
+    return head_of(db, db.gateway.get(db.head_key(key)), type_)[0]
+
+
+def read(db: Database, key: bytes, type_: str, sks: Iterable[bytes] = (), check_type: bool = True) -> State:
+    """The head and the given members of a key. Cost: 1 GetItem without members, else one
+    BatchGetItem for the head and up to 99 members (ceil((n+1)/100) requests in all)."""
+    sks = list(dict.fromkeys(sks))
+    head_key = db.head_key(key)
+    if not sks:
+        head, stale = head_of(db, db.gateway.get(head_key), type_, check_type)
+        return State(key, type_, head, stale, {})
+    items = db.gateway.batch_get([head_key] + [{"pk": head_key["pk"], "sk": {"B": sk}} for sk in sks])
+    by_sk = {item["sk"]["B"]: item for item in items}
+    head, stale = head_of(db, by_sk.pop(HEAD, None), type_, check_type)
+    members = {sk: item for sk, item in by_sk.items() if head and item.get("g", {}).get("B") == head.generation}
+    return State(key, type_, head, stale, members, set(sks))
+
+
+def members(db: Database, key: bytes, head: Head, low: bytes, high: bytes, *, forward: bool = True,
+            limit: int | None = None, projection: str | None = None) -> Iterator[Item]:
+    """Live members with ``low <= sk <= high``, in sort-key order: Query pages reading only that range
+    (members of other generations are filtered out, after being read)."""
+    values = {":pk": {"B": db.pk(key)}, ":low": {"B": low}, ":high": {"B": high}, ":g": {"B": head.generation}}
+    return db.gateway.query("pk = :pk AND sk BETWEEN :low AND :high", values, filter_expression="g = :g",
+                            forward=forward, limit=limit, projection=projection)
+
+
+def new_version() -> dict:
+    return {"B": os.urandom(8)}
+
+
+def head_action(db: Database, state: State, change: Change, head: Head | None, generation: bytes,
+                delta: int) -> dict:
+    """The transaction action on the head: create it, change its count, or delete it when empty."""
+    key = db.head_key(state.key)
+    values = {**db.now(), **change.values}
+    extra = f" AND {change.condition}" if change.condition else ""
+    if head is None:
+        item = {**key, "t": {"S": state.type}, "g": {"B": generation}, "sz": {"N": str(delta)},
+                "w": new_version(), **change.head_set}
+        return {"Put": {"Item": item, "ConditionExpression": ABSENT_OR_EXPIRED + extra,
+                        "ExpressionAttributeValues": values}}
+    values.update({":t": {"S": state.type}, ":g": {"B": generation}})
+    condition = f"t = :t AND g = :g AND {LIVE}{extra}"
+    if head.size + delta == 0 and not change.keep_empty:
+        values[":sz"] = {"N": str(head.size)}
+        return {"Delete": {"Key": key, "ConditionExpression": f"{condition} AND sz = :sz",
+                           "ExpressionAttributeValues": values}}
+    values[":w"] = new_version()
+    values.update({f":set_{name}": value for name, value in change.head_set.items()})
+    expression = "SET " + ", ".join(["w = :w"] + [f"{name} = :set_{name}" for name in change.head_set])
+    if delta:
+        expression += " ADD sz :delta"
+        values[":delta"] = {"N": str(delta)}
+    if change.head_remove:
+        expression += " REMOVE " + ", ".join(change.head_remove)
+    return {"Update": {"Key": key, "UpdateExpression": expression, "ConditionExpression": condition,
+                       "ExpressionAttributeValues": values}}
+
+
+def unchanged(item: Item) -> tuple[str, dict]:
+    """A condition that holds while a member item is exactly as read."""
+    names = sorted(name for name in item if name not in ("pk", "sk"))
+    condition = " AND ".join(f"#m{index} = :m{index}" for index in range(len(names)))
+    return condition, ({f"#m{index}": name for index, name in enumerate(names)},
+                       {f":m{index}": item[name] for index, name in enumerate(names)})
+
+
+def member_actions(db: Database, state: State, change: Change, generation: bytes) -> list[tuple[dict, int]]:
+    """Each member action with the change of the count it makes."""
+    pk = {"B": db.pk(state.key)}
+    g = {"B": generation}
+    actions: list[tuple[dict, int]] = []
+    for item in change.puts:
+        sk = item["sk"]["B"]
+        put: dict = {"Item": {**item, "pk": pk, "g": g}}
+        if sk in state.members:
+            condition, (names, values) = unchanged(state.members[sk])
+            put.update(ConditionExpression=condition, ExpressionAttributeNames=names, ExpressionAttributeValues=values)
+            actions.append(({"Put": put}, 0))
+        else:
+            put.update(ConditionExpression="attribute_not_exists(sk) OR g <> :g", ExpressionAttributeValues={":g": g})
+            actions.append(({"Put": put}, 1))
+    for sk in change.deletes:
+        condition, (names, values) = unchanged(state.members[sk])
+        actions.append(({"Delete": {"Key": {"pk": pk, "sk": {"B": sk}}, "ConditionExpression": condition,
+                                    "ExpressionAttributeNames": names, "ExpressionAttributeValues": values}}, -1))
+    return actions
+
+
+def commit(db: Database, state: State, change: Change) -> bytes:
+    """Apply a change in one TransactWriteItems (2 WCU per KB of each item in it) and return the
+    generation. More than 99 member actions take several transactions, each atomic, the whole not
+    (head attributes and conditions go with the first). Raises TransactionConditionFailed when what
+    was read has changed meanwhile (nothing of that transaction is applied)."""
+    generation = state.head.generation if state.head else os.urandom(8)
+    actions = member_actions(db, state, change, generation)
+    step = TRANSACTION_LIMIT - 1
+    head, stale = state.head, state.stale
+    for start in range(0, max(len(actions), 1), step):
+        part = actions[start:start + step]
+        delta = sum(size for _, size in part)
+        part_change = change if start == 0 else Change(keep_empty=change.keep_empty or start + step < len(actions))
+        db.gateway.transact_write([head_action(db, state, part_change, head, generation, delta)]
+                                  + [action for action, _ in part])
+        if stale is not None:
+            db.discard(stale)
+            stale = None
+        head = Head(state.type, generation, (head.size if head else 0) + delta, head.expire_at if head else None,
+                    head.item if head else {})
+    return generation
+
+
+def update(db: Database, key: bytes, type_: str, plan: Callable[[State], tuple[Change | None, Result]],
+           sks: Iterable[bytes] = ()) -> Result:
+    """Read the head and ``sks``, plan a change from that state, commit it; read and plan again while
+    another writer gets in between. ``plan`` may read more (and add what it read to
+    ``state.members``). Cost: see :func:`read` and :func:`commit`, per attempt."""
+    sks = list(sks)
+    for attempt in range(100):
+        state = read(db, key, type_, sks)
+        change, result = plan(state)
+        if not change:
+            return result
+        try:
+            commit(db, state, change)
+            return result
+        except TransactionConditionFailed:
+            time.sleep(min(0.5, 0.005 * 2**min(attempt, 10)) * random.random())
+    raise ReplyError("ERR too much contention on this key: the write was retried 100 times")
+
+
+def replace(db: Database, key: bytes, type_: str, items: list[Item], head_set: Item | None = None,
+            expire_at: int | None = None) -> None:
+    """Make ``key`` a new collection of ``items`` (member items with ``sk``), whatever it held: the
+    members are written under a new generation first (BatchWriteItem, 25 a request), then the head
+    (one PutItem), so readers see the old value or the new one, never a mix; then the old value's
+    items are deleted. No items: the key is deleted. Used by the STORE commands, COPY and RENAME."""
+    if not items:
+        db.discard(db.gateway.delete(db.head_key(key)))
+        return
+    pk, generation = {"B": db.pk(key)}, {"B": os.urandom(8)}
+    db.gateway.batch_write(puts=[{**item, "pk": pk, "g": generation} for item in items])
+    head = {**db.head_key(key), "t": {"S": type_}, "g": generation, "sz": {"N": str(len(items))},
+            "w": new_version(), **db.expiry_attributes(expire_at), **(head_set or {})}
+    db.discard(db.gateway.put(head, return_old=True))

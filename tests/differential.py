@@ -1,0 +1,58 @@
+"""The differential harness: the same raw commands on a real redis-server and on Redimo.
+
+Replies are compared raw (redis-py's response callbacks are off, so ``OK`` is ``b"OK"``), errors by
+exception class and message. The ``pair`` fixture (conftest.py) gives each test a table of its own, so
+FLUSHALL is safe and scans stay small.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import redis
+
+from redimo import Redimo
+
+
+@dataclass(frozen=True)
+class Error:
+    kind: str
+    message: str
+
+
+def reply(client: redis.Redis, args: tuple) -> Any:
+    try:
+        return client.execute_command(*args)
+    except redis.ResponseError as error:
+        return Error(type(error).__name__, str(error))
+
+
+def raw(client: redis.Redis) -> redis.Redis:
+    client.response_callbacks.clear()
+    return client
+
+
+@dataclass
+class Pair:
+    """A raw redis-py client on the real Redis and one on Redimo; the same commands go to both."""
+
+    redis: redis.Redis
+    redimo: Redimo
+
+    def reset(self) -> None:
+        self.redis.flushall()
+        self.redimo.execute_command("FLUSHALL")
+
+    def both(self, *args: Any) -> tuple[Any, Any]:
+        return reply(self.redis, args), reply(self.redimo, args)
+
+    def same(self, *args: Any) -> Any:
+        expected, got = self.both(*args)
+        assert got == expected, f"{args!r}: Redis replied {expected!r}, Redimo {got!r}"
+        return got
+
+    def make_type(self, key: bytes, kind: str) -> None:
+        """Make ``key`` a one-member hash or list on both."""
+        self.same(b"DEL", key)
+        self.same(*((b"HSET", key, b"f", b"v") if kind == "hash" else (b"RPUSH", key, b"x")))
