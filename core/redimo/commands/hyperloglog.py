@@ -1,0 +1,1 @@
+"""hyperloglog commands (being written)."""
