@@ -53,7 +53,7 @@ class Record:
 
     def unchanged(self) -> tuple[str, dict]:
         """A condition that holds only while the head is exactly as read (for read-modify-write)."""
-        for name in ("g", "n", "v"):
+        for name in ("w", "g", "n", "v"):
             if name in self.item:
                 condition = f"{name} = :old_{name}"
                 values = {f":old_{name}": self.item[name]}
@@ -212,10 +212,14 @@ class Database:
         leftovers = [key for item in old_items if item for key in self.chunk_keys(item)]
         for item in old_items:
             if item and item.get("t", {}).get("S") in COLLECTION_TYPES:
-                leftovers += self.gateway.query("pk = :pk", {":pk": item["pk"], ":g": item["g"], ":head": {"B": HEAD}},
-                                                filter_expression="g = :g AND sk <> :head", projection="pk, sk")
+                leftovers += [{"pk": member["pk"], "sk": member["sk"]} for member in self.members_of(item)]
         if leftovers:
             self.gateway.batch_write(deletes=leftovers)
+
+    def members_of(self, head: Item) -> Iterator[Item]:
+        """Every member item of a collection head's generation: Query pages of its partition."""
+        values = {":pk": head["pk"], ":g": head["g"], ":head": {"B": HEAD}}
+        return self.gateway.query("pk = :pk", values, filter_expression="g = :g AND sk <> :head")
 
     def all_items(self, key: bytes) -> list[Item]:
         """Every item of a key (head, chunks, members): Query pages of its partition."""

@@ -10,7 +10,8 @@ from decimal import Decimal
 from ..gateway import ConditionFailed, TransactionConditionFailed
 from ..glob import glob_match
 from ..protocol import INT64_MAX, OK, SYNTAX_ERROR, ReplyError, SimpleString, parse_int
-from ..storage import ABSENT_OR_EXPIRED, CHUNK, HEAD, LIVE, MAX_PARTITION_KEY, Database, Record
+from ..collection import new_version
+from ..storage import ABSENT_OR_EXPIRED, CHUNK, COLLECTION_TYPES, HEAD, LIVE, MAX_PARTITION_KEY, Database, Record
 from .base import c_string, command, options
 
 HEAD_ONLY = "pk, sk, t, x, c, g"  # what deleting a key needs to know of its head
@@ -225,8 +226,10 @@ def copy_key(db: Database, source: bytes, target_db: Database, target: bytes, re
              move: bool) -> bool | None:
     """Copy (or move) a key's value. None if the source is missing, False if the target exists and
     ``replace`` is off. Cost: 1 GetItem of the source, 1 GetItem of the target, and the heads in
-    1 TransactWriteItems (2 WCU per KB each); a chunked value adds its chunks, read in BatchGetItem
-    and written under a new generation in BatchWriteItem. Side items (a semaphore's holders) stay."""
+    1 TransactWriteItems (2 WCU per KB each). A chunked string's chunks, or a collection's members,
+    are read (BatchGetItem, or Query pages) and written under a new generation first (BatchWriteItem,
+    25 a request); the transaction then switches the target's head, asserting the source unchanged,
+    so the copy is never a mix. Side items (a semaphore's holders) stay."""
     record = db.load(source)
     if record is None:
         return None
@@ -235,27 +238,32 @@ def copy_key(db: Database, source: bytes, target_db: Database, target: bytes, re
     if not replace and target_db.record(old_target) is not None:
         return False
     copied_head = {**record.item, "pk": target_pk}
-    chunk_keys = db.chunk_keys(record.item)
-    copies = []
-    if chunk_keys:
-        # A new generation: the target's old value may be an earlier copy with the same generation,
-        # whose chunks (deleted below) would otherwise be the ones just written.
+    # A new generation: the target's old value may be an earlier copy with the same generation,
+    # whose items (deleted below) would otherwise be the ones just written.
+    generation = os.urandom(8)
+    if record.type in COLLECTION_TYPES:
+        copies = [{**member, "pk": target_pk, "g": {"B": generation}} for member in db.members_of(record.item)]
+        copied_head.update(g={"B": generation}, w=new_version())
+    else:
+        chunk_keys = db.chunk_keys(record.item)
         chunks = {item["sk"]["B"]: item for item in db.gateway.batch_get(chunk_keys)}
         if len(chunks) != len(chunk_keys):  # the source was rewritten while it was read
             return copy_key(db, source, target_db, target, replace, move)
-        generation = os.urandom(8)
-        copied_head["g"] = {"B": generation}
         copies = [{**chunks[key["sk"]["B"]], "pk": target_pk, "sk": {"B": CHUNK + generation + key["sk"]["B"][-4:]}}
                   for key in chunk_keys]
-        db.gateway.batch_write(puts=copies)
+        if copies:
+            copied_head["g"] = {"B": generation}
+    db.gateway.batch_write(puts=copies)
     put: dict = {"Item": copied_head}
     if not replace:
         put.update(ConditionExpression=ABSENT_OR_EXPIRED, ExpressionAttributeValues=db.now())
+    unchanged, values = record.unchanged()
+    source_check = {"Key": db.head_key(source), "ConditionExpression": unchanged, "ExpressionAttributeValues": values}
     actions = [{"Put": put}]
     if move:
-        unchanged, values = record.unchanged()
-        actions.append({"Delete": {"Key": db.head_key(source), "ConditionExpression": unchanged,
-                                   "ExpressionAttributeValues": values}})
+        actions.append({"Delete": source_check})
+    elif copies:  # the items were copied one request at a time: assert none changed meanwhile
+        actions.append({"ConditionCheck": source_check})
     try:
         db.gateway.transact_write(actions)
     except TransactionConditionFailed as failed:
