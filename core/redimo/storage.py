@@ -219,7 +219,7 @@ class Database:
     def members_of(self, head: Item) -> Iterator[Item]:
         """Every member item of a collection head's generation: Query pages of its partition."""
         values = {":pk": head["pk"], ":g": head["g"], ":head": {"B": HEAD}}
-        return self.gateway.query("pk = :pk", values, filter_expression="g = :g AND sk <> :head")
+        return self.gateway.query("pk = :pk AND sk > :head", values, filter_expression="g = :g")
 
     def all_items(self, key: bytes) -> list[Item]:
         """Every item of a key (head, chunks, members): Query pages of its partition."""
