@@ -194,6 +194,73 @@ def core_cases(r: Redimo) -> list[Case]:
     ]
 
 
+def collection_cases(r: Redimo) -> list[Case]:
+    """Every collection command on a collection of 100 small members (keys prepared once)."""
+    members = {f"m{i:03}": i for i in range(100)}
+
+    def setup() -> None:
+        r.delete("h", "s", "s2", "z", "z2", "l", "x", "geo", "hll")
+        r.hset("h", mapping=members)
+        r.sadd("s", *members)
+        r.sadd("s2", *list(members)[:50])
+        r.zadd("z", members)
+        r.zadd("z2", dict(list(members.items())[:50]))
+        r.rpush("l", *members)
+        for i in range(100):
+            r.xadd("x", {"f": "v"}, id=f"1-{i + 1}")
+        r.xgroup_create("x", "g", id="0")
+        r.geoadd("geo", [13.361389, 38.115556, "Palermo", 15.087269, 37.502669, "Catania"])
+        r.pfadd("hll", *members)
+
+    return [
+        Case("HSET (new field)", lambda i: r.hset("h", f"n{i}", "v"), setup=setup),
+        Case("HSET (existing field)", lambda i: r.hset("h", "m001", i)),
+        Case("HGET", lambda i: r.hget("h", "m001"), True),
+        Case("HMGET 10", lambda i: r.hmget("h", list(members)[:10]), True),
+        Case("HLEN", lambda i: r.hlen("h"), True),
+        Case("HINCRBY", lambda i: r.hincrby("h", "m002", 1)),
+        Case("HGETALL 100+", lambda i: r.hgetall("h")),
+        Case("HDEL", lambda i: r.hdel("h", f"n{i}")),
+        Case("SADD", lambda i: r.sadd("s", f"n{i}")),
+        Case("SISMEMBER", lambda i: r.sismember("s", "m001"), True),
+        Case("SCARD", lambda i: r.scard("s"), True),
+        Case("SMEMBERS 100+", lambda i: r.smembers("s")),
+        Case("SRANDMEMBER", lambda i: r.srandmember("s")),
+        Case("SINTER 100 x 50", lambda i: r.sinter("s", "s2")),
+        Case("SREM", lambda i: r.srem("s", f"n{i}")),
+        Case("ZADD", lambda i: r.zadd("z", {f"n{i}": i})),
+        Case("ZSCORE", lambda i: r.zscore("z", "m001"), True),
+        Case("ZCARD", lambda i: r.zcard("z"), True),
+        Case("ZINCRBY", lambda i: r.zincrby("z", 1, "m003")),
+        Case("ZRANK", lambda i: r.zrank("z", "m050")),
+        Case("ZRANGE 0 9", lambda i: r.zrange("z", 0, 9)),
+        Case("ZRANGEBYSCORE 10", lambda i: r.zrangebyscore("z", 10, 19)),
+        Case("ZCOUNT", lambda i: r.zcount("z", 10, 59)),
+        Case("ZREM", lambda i: r.zrem("z", f"n{i}")),
+        Case("ZUNIONSTORE 100 + 50", lambda i: r.zunionstore("z3", ["z", "z2"])),
+        Case("RPUSH", lambda i: r.rpush("l", i)),
+        Case("LPUSH", lambda i: r.lpush("l", i)),
+        Case("LPOP", lambda i: r.lpop("l")),
+        Case("RPOP", lambda i: r.rpop("l")),
+        Case("LLEN", lambda i: r.llen("l"), True),
+        Case("LINDEX 0", lambda i: r.lindex("l", 0)),
+        Case("LINDEX 50", lambda i: r.lindex("l", 50)),
+        Case("LRANGE 0 9", lambda i: r.lrange("l", 0, 9)),
+        Case("LSET", lambda i: r.lset("l", 10, i)),
+        Case("XADD", lambda i: r.xadd("x", {"f": "v"})),
+        Case("XLEN", lambda i: r.xlen("x"), True),
+        Case("XRANGE 10", lambda i: r.xrange("x", "-", "+", count=10)),
+        Case("XREADGROUP 1 + XACK", lambda i: [r.xack("x", "g", entry_id) for _, entries in
+                                                r.xreadgroup("g", "c", {"x": ">"}, count=1)
+                                                for entry_id, _ in entries]),
+        Case("GEOADD", lambda i: r.geoadd("geo", [13.0 + i / 1000, 38.0, f"p{i}"])),
+        Case("GEOSEARCH 200 km", lambda i: r.geosearch("geo", longitude=15, latitude=37, radius=200, unit="km")),
+        Case("GEODIST", lambda i: r.geodist("geo", "Palermo", "Catania")),
+        Case("PFADD", lambda i: r.pfadd("hll", f"n{i}")),
+        Case("PFCOUNT", lambda i: r.pfcount("hll"), True),
+    ]
+
+
 def cache_cases(endpoint: str, client: Any) -> list[Case]:
     """Django cache methods, each next to the bare request it makes."""
     import django
@@ -333,6 +400,9 @@ def run(iterations: int) -> list[Result]:
         results = []
         cases = core_cases(r)
         for case in cases:
+            print(f"measuring {case.name} ...", file=sys.stderr, flush=True)
+            results.append(measure(r, case, iterations))
+        for case in collection_cases(r):
             print(f"measuring {case.name} ...", file=sys.stderr, flush=True)
             results.append(measure(r, case, iterations))
         for case in lock_cases(r):
