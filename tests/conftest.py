@@ -172,7 +172,7 @@ def redis_server() -> Iterator[redis.Redis]:
     port = free_port()
     process = subprocess.Popen([binary, "--port", str(port), "--bind", "127.0.0.1", "--save", "",
                                 "--appendonly", "no"], stdout=subprocess.DEVNULL)
-    client = redis.Redis(port=port)
+    client = redis.Redis(port=port, protocol=2)  # RESP2, as Redimo speaks (redis-py 8 defaults to RESP3)
     try:
         wait_until(client.ping, "redis-server", 20)
         yield client
