@@ -112,6 +112,7 @@ class Change:
     condition: str = ""
     values: dict = field(default_factory=dict)
     keep_empty: bool = False  # a stream keeps its head when it has no entries
+    uncounted: set[bytes] = field(default_factory=set)  # sort keys whose put/delete leaves sz alone
 
     def __bool__(self) -> bool:
         return bool(self.puts or self.deletes or self.head_set or self.head_remove)
@@ -214,11 +215,12 @@ def member_actions(db: Database, state: State, change: Change, generation: bytes
             actions.append(({"Put": put}, 0))
         else:
             put.update(ConditionExpression="attribute_not_exists(sk) OR g <> :g", ExpressionAttributeValues={":g": g})
-            actions.append(({"Put": put}, 1))
+            actions.append(({"Put": put}, 0 if sk in change.uncounted else 1))
     for sk in change.deletes:
         condition, (names, values) = unchanged(state.members[sk])
         actions.append(({"Delete": {"Key": {"pk": pk, "sk": {"B": sk}}, "ConditionExpression": condition,
-                                    "ExpressionAttributeNames": names, "ExpressionAttributeValues": values}}, -1))
+                                    "ExpressionAttributeNames": names, "ExpressionAttributeValues": values}},
+                        0 if sk in change.uncounted else -1))
     return actions
 
 
@@ -266,15 +268,34 @@ def update(db: Database, key: bytes, type_: str, plan: Callable[[State], tuple[C
 
 def replace(db: Database, key: bytes, type_: str, items: list[Item], head_set: Item | None = None,
             expire_at: int | None = None) -> None:
-    """Make ``key`` a new collection of ``items`` (member items with ``sk``), whatever it held: the
-    members are written under a new generation first (BatchWriteItem, 25 a request), then the head
-    (one PutItem), so readers see the old value or the new one, never a mix; then the old value's
-    items are deleted. No items: the key is deleted. Used by the STORE commands, COPY and RENAME."""
+    """Make ``key`` a new collection of ``items`` (member items with ``sk``), whatever it held, under a
+    new generation; then delete the old value's items. No items: the key is deleted. Used by the STORE
+    commands. Cost: up to 99 members, 1 GetItem of the old head + 1 TransactWriteItems of the head and
+    the members (atomic: readers see the old value or the new one). More members are written first
+    (BatchWriteItem, 25 a request) and the head last (1 PutItem); a member that replaces one of the old
+    value's items (same member) then disappears from the old value for a moment."""
     if not items:
         db.discard(db.gateway.delete(db.head_key(key)))
         return
     pk, generation = {"B": db.pk(key)}, {"B": os.urandom(8)}
-    db.gateway.batch_write(puts=[{**item, "pk": pk, "g": generation} for item in items])
+    members = [{**item, "pk": pk, "g": generation} for item in items]
     head = {**db.head_key(key), "t": {"S": type_}, "g": generation, "sz": {"N": str(len(items))},
             "w": new_version(), **db.expiry_attributes(expire_at), **(head_set or {})}
-    db.discard(db.gateway.put(head, return_old=True))
+    if len(members) >= TRANSACTION_LIMIT:
+        db.gateway.batch_write(puts=members)
+        db.discard(db.gateway.put(head, return_old=True))
+        return
+    while True:
+        old = db.gateway.get(db.head_key(key))
+        if old is None:
+            put: dict = {"Item": head, "ConditionExpression": "attribute_not_exists(pk)"}
+        else:
+            condition, (names, values) = unchanged(old)
+            put = {"Item": head, "ConditionExpression": condition, "ExpressionAttributeNames": names,
+                   "ExpressionAttributeValues": values}
+        try:
+            db.gateway.transact_write([{"Put": put}] + [{"Put": {"Item": member}} for member in members])
+        except TransactionConditionFailed:
+            continue  # the key changed since it was read: read it again
+        db.discard(old)
+        return

@@ -7,7 +7,7 @@ import re
 import sys
 from decimal import Decimal
 
-from ..gateway import ConditionFailed, TransactionConditionFailed
+from ..gateway import TRANSACTION_LIMIT, ConditionFailed, TransactionConditionFailed
 from ..glob import glob_match
 from ..protocol import INT64_MAX, OK, SYNTAX_ERROR, ReplyError, SimpleString, parse_int
 from ..collection import new_version
@@ -103,8 +103,9 @@ def set_expiry(db: Database, key: bytes, expire_at: int, flags: set[bytes]) -> i
         db.discard(old)
         return 1
     values[":tx"] = db.expiry_attributes(expire_at)["tx"]
+    values[":w"] = {"B": os.urandom(8)}  # a new version, for WATCH
     try:
-        db.gateway.update(db.head_key(key), "SET x = :x, tx = :tx", values,
+        db.gateway.update(db.head_key(key), "SET x = :x, tx = :tx, w = :w", values,
                           condition=" AND ".join(conditions + ["attribute_not_exists(c)"]))
         return 1
     except ConditionFailed as refused:
@@ -114,7 +115,7 @@ def set_expiry(db: Database, key: bytes, expire_at: int, flags: set[bytes]) -> i
     db.set_expiry_of_chunks(record.item, expire_at)  # a chunked value: chunks first, so none expires early
     unchanged, kept = record.unchanged()
     try:
-        db.gateway.update(db.head_key(key), "SET x = :x, tx = :tx", {**values, **kept},
+        db.gateway.update(db.head_key(key), "SET x = :x, tx = :tx, w = :w", {**values, **kept},
                           condition=" AND ".join(conditions + [unchanged]))
         return 1
     except ConditionFailed:
@@ -199,7 +200,7 @@ def remove_expiry(db: Database, key: bytes, only_volatile: bool) -> bool:
     Returns whether it was changed; with ``only_volatile`` (PERSIST) a key without TTL is not."""
     condition = f"attribute_exists(t) AND {LIVE}" + (" AND attribute_exists(x)" if only_volatile else "")
     try:
-        db.gateway.update(db.head_key(key), "REMOVE x, tx", db.now(),
+        db.gateway.update(db.head_key(key), "SET w = :w REMOVE x, tx", {**db.now(), ":w": {"B": os.urandom(8)}},
                           condition=f"{condition} AND attribute_not_exists(c)")
         return True
     except ConditionFailed as refused:
@@ -209,7 +210,7 @@ def remove_expiry(db: Database, key: bytes, only_volatile: bool) -> bool:
     db.set_expiry_of_chunks(record.item, None)  # chunks first, so none expires under a persistent head
     unchanged, values = record.unchanged()
     try:
-        db.gateway.update(db.head_key(key), "REMOVE x, tx", {**values, **db.now()},
+        db.gateway.update(db.head_key(key), "SET w = :w REMOVE x, tx", {**values, **db.now(), ":w": {"B": os.urandom(8)}},
                           condition=f"{condition} AND {unchanged}")
     except ConditionFailed:
         return False
@@ -226,10 +227,10 @@ def copy_key(db: Database, source: bytes, target_db: Database, target: bytes, re
              move: bool) -> bool | None:
     """Copy (or move) a key's value. None if the source is missing, False if the target exists and
     ``replace`` is off. Cost: 1 GetItem of the source, 1 GetItem of the target, and the heads in
-    1 TransactWriteItems (2 WCU per KB each). A chunked string's chunks, or a collection's members,
-    are read (BatchGetItem, or Query pages) and written under a new generation first (BatchWriteItem,
-    25 a request); the transaction then switches the target's head, asserting the source unchanged,
-    so the copy is never a mix. Side items (a semaphore's holders) stay."""
+    1 TransactWriteItems (2 WCU per KB each). A collection's members are read (Query pages) and
+    written under a new generation in that transaction (up to 98; more go first, 25 a BatchWriteItem);
+    a chunked string's chunks are read (BatchGetItem) and written first. The transaction asserts the
+    source unchanged, so the copy is never a mix. Side items (a semaphore's holders) stay."""
     record = db.load(source)
     if record is None:
         return None
@@ -253,7 +254,9 @@ def copy_key(db: Database, source: bytes, target_db: Database, target: bytes, re
                   for key in chunk_keys]
         if copies:
             copied_head["g"] = {"B": generation}
-    db.gateway.batch_write(puts=copies)
+    inline = record.type in COLLECTION_TYPES and len(copies) <= TRANSACTION_LIMIT - 2
+    if not inline:
+        db.gateway.batch_write(puts=copies)
     put: dict = {"Item": copied_head}
     if not replace:
         put.update(ConditionExpression=ABSENT_OR_EXPIRED, ExpressionAttributeValues=db.now())
@@ -262,12 +265,15 @@ def copy_key(db: Database, source: bytes, target_db: Database, target: bytes, re
     actions = [{"Put": put}]
     if move:
         actions.append({"Delete": source_check})
-    elif copies:  # the items were copied one request at a time: assert none changed meanwhile
+    elif copies:  # the items were read one request at a time: assert none changed meanwhile
         actions.append({"ConditionCheck": source_check})
+    if inline:  # the target's members switch with its head
+        actions += [{"Put": {"Item": item}} for item in copies]
     try:
         db.gateway.transact_write(actions)
     except TransactionConditionFailed as failed:
-        db.gateway.batch_write(deletes=[{"pk": item["pk"], "sk": item["sk"]} for item in copies])
+        if not inline:
+            db.gateway.batch_write(deletes=[{"pk": item["pk"], "sk": item["sk"]} for item in copies])
         if failed.failed[0]:
             return False
         return copy_key(db, source, target_db, target, replace, move)  # the source changed: again
