@@ -1,0 +1,43 @@
+"""The command reference is complete: every command of the real redis-server is either supported by
+Redimo (and then documented with its cost) or listed under "Not supported" with a reason."""
+
+from __future__ import annotations
+
+import re
+
+import redis
+
+from redimo.commands import COMMANDS
+
+from conftest import ROOT
+
+DOCS = ROOT / "docs"
+
+
+def unsupported_section() -> str:
+    text = (DOCS / "commands.md").read_text()
+    return text[text.index("\n## Not supported"):].split("\n## ", 2)[1]
+
+
+def documented_commands() -> set[str]:
+    """Commands that head a row of a reference table: ``| `HSET key field value` | cost | ... |``."""
+    pages = [DOCS / "commands.md", *sorted((DOCS / "reference").glob("*.md"))]
+    names = set()
+    for page in pages:
+        for row in re.findall(r"^\| `([A-Z][A-Z_]*)[ `]", page.read_text(), re.MULTILINE):
+            names.add(row.lower())
+    return names
+
+
+def test_every_redis_command_is_supported_or_listed_as_not(redis_server: redis.Redis) -> None:
+    redis_commands = {name.decode() for name in redis_server.execute_command("COMMAND", "LIST") if b"|" not in name}
+    supported = {name.decode() for name in COMMANDS}
+    listed = {name.lower() for name in re.findall(r"`([A-Z][A-Z_]*)`", unsupported_section())}
+    assert not redis_commands - supported - listed, "neither supported nor listed as not supported"
+    assert not supported & listed, "listed as not supported, but supported"
+    assert not listed - redis_commands, "listed, but not a Redis 7 command"
+
+
+def test_every_supported_command_has_a_reference_row() -> None:
+    supported = {name.decode() for name in COMMANDS}
+    assert not supported - documented_commands(), "supported commands without a row in docs/"
