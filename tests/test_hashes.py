@@ -14,8 +14,8 @@ import redis
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from conftest import TABLE, Store
-from differential import Error, Pair, raw
+from conftest import TABLE
+from differential import Error, Pair
 from redimo import Redimo
 from redimo.commands import hashes
 from redimo.storage import millis
@@ -255,15 +255,6 @@ def test_hincrby_is_exact_under_concurrency(shared_endpoint: str) -> None:
 
 
 # -- differential --------------------------------------------------------------------------------
-@pytest.fixture
-def pair(store: Store, table: str, real_redis: redis.Redis) -> Pair:
-    """As conftest's ``pair``, with the real Redis spoken to in RESP2 (redis-py 8 defaults to RESP3,
-    whose maps and sets Redimo, a RESP2 server, never sends)."""
-    kwargs = real_redis.connection_pool.connection_kwargs
-    return Pair(raw(redis.Redis(host=kwargs["host"], port=kwargs["port"], protocol=2)),
-                raw(Redimo(table=table, client=store.client)))
-
-
 KEYS = [b"a", b"b", b"\x00"]
 FIELDS = [b"", b"\x00", b"\xff", b"f", b"g", b"a\x00b", b"1", b"L" * 1200, b"L" * 1200 + b"x"]
 VALUES = [b"", b"0", b"1", b"-1", b"10", b"007", b"1.5", b"-0.5", b"1e3", b"inf", b"abc", b"\x00\xff",

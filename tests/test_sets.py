@@ -14,8 +14,8 @@ import redis
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from conftest import TABLE, Store
-from differential import Error, Pair, raw
+from conftest import TABLE
+from differential import Error, Pair
 from redimo import Redimo
 from redimo.commands import hashes, sets
 from redimo.storage import millis
@@ -281,15 +281,6 @@ def test_sadd_and_smove_are_exact_under_concurrency(shared_endpoint: str) -> Non
 
 
 # -- differential --------------------------------------------------------------------------------
-@pytest.fixture
-def pair(store: Store, table: str, real_redis: redis.Redis) -> Pair:
-    """As conftest's ``pair``, with the real Redis spoken to in RESP2 (redis-py 8 defaults to RESP3,
-    whose maps and sets Redimo, a RESP2 server, never sends)."""
-    kwargs = real_redis.connection_pool.connection_kwargs
-    return Pair(raw(redis.Redis(host=kwargs["host"], port=kwargs["port"], protocol=2)),
-                raw(Redimo(table=table, client=store.client)))
-
-
 KEYS = [b"a", b"b", b"\x00"]
 MEMBERS = [b"", b"\x00", b"\xff", b"m", b"n", b"a\x00b", b"1", b"-5", b"L" * 1200, b"L" * 1200 + b"x"]
 COUNTS = [b"0", b"1", b"2", b"5", b"20", b"-1", b"-3", b"-12", b"abc", b"1.5", b"-9223372036854775808",
