@@ -53,6 +53,11 @@ class Pair:
         return got
 
     def make_type(self, key: bytes, kind: str) -> None:
-        """Make ``key`` a one-member hash or list on both."""
+        """Make ``key`` a one-member collection of the kind on both."""
         self.same(b"DEL", key)
-        self.same(*((b"HSET", key, b"f", b"v") if kind == "hash" else (b"RPUSH", key, b"x")))
+        name, *arguments = MAKERS[kind]
+        self.same(name, key, *arguments)
+
+
+MAKERS = {"hash": (b"HSET", b"f", b"v"), "list": (b"RPUSH", b"x"), "set": (b"SADD", b"m"),
+          "zset": (b"ZADD", b"1", b"m"), "stream": (b"XADD", b"1-1", b"f", b"v")}

@@ -160,13 +160,13 @@ STRING_COMMANDS = [
     cmd(b"INCRBYFLOAT", key, float_arg),
     cmd(b"APPEND", key, value),
     cmd(b"STRLEN", key),
-    cmd(b"GETRANGE", key, integer, integer),
+    cmd(st.sampled_from([b"GETRANGE", b"SUBSTR"]), key, integer, integer),
     cmd(b"SETRANGE", key, small_offset, value),
 ]
 KEY_COMMANDS = [
     cmd(b"DEL", keys),
     cmd(b"UNLINK", keys),
-    cmd(b"EXISTS", keys),
+    cmd(st.sampled_from([b"EXISTS", b"TOUCH"]), keys),
     cmd(b"TYPE", key),
     cmd(b"EXPIRE", key, seconds, flags),
     cmd(b"PEXPIRE", key, milliseconds, flags),
@@ -177,7 +177,7 @@ KEY_COMMANDS = [
     cmd(b"RENAME", key, key),
     cmd(b"RENAMENX", key, key),
     cmd(b"COPY", key, key, st.sampled_from([[], [b"REPLACE"], [b"replace"], [b"REPLACE", b"REPLACE"], [b"FOO"]])),
-    cmd(st.sampled_from([b"~hash", b"~list"]), key),
+    cmd(st.sampled_from([b"~hash", b"~list", b"~set", b"~zset", b"~stream"]), key),
     cmd(b"FLUSHALL", st.sampled_from([[], [b"SYNC"], [b"async"], [b"FOO"]])),
     cmd(b"PING", st.sampled_from([[], [b"hi"], [b""], [b"\x00\xff"]])),
     cmd(b"ECHO", value),
@@ -188,7 +188,7 @@ SCANNING_COMMANDS = [
     # (no TYPE none here: Redis 7.0's SCAN returns a key it finds expired under TYPE none)
     cmd(b"~scan", st.sampled_from([None, b"*", b"a*", b"?", b"[ab]", b"\\*?", b"*\x00*"]),
         st.sampled_from([None, b"1", b"2", b"1000"]),
-        st.sampled_from([None, b"string", b"STRING", b"hash", b"list", b"nosuch"])),
+        st.sampled_from([None, b"string", b"STRING", b"hash", b"list", b"set", b"zset", b"stream", b"nosuch"])),
     cmd(b"~randomkey"),
     cmd(b"FLUSHDB", st.sampled_from([[], [b"SYNC"], [b"async"], [b"FOO"]])),
 ]
@@ -214,7 +214,7 @@ def check(pair: Pair, args: tuple, where: str) -> None:
         return check_scan(pair, *args[1:])
     if name == b"~RANDOMKEY":
         return check_randomkey(pair)
-    if name in (b"~HASH", b"~LIST"):
+    if name in (b"~HASH", b"~LIST", b"~SET", b"~ZSET", b"~STREAM"):
         return pair.make_type(args[1], name[1:].decode().lower())
     if name == b"DBSIZE" and len(args) == 1:
         return check_dbsize(pair)

@@ -44,9 +44,11 @@ def unlink(db: Database, args: list[bytes]) -> int:
     return delete_keys(db, args)
 
 
+@command("touch", -2)
 @command("exists", -2)
 def exists(db: Database, args: list[bytes]) -> int:
-    """EXISTS key [key ...]: repeated keys count again. Cost: 1 GetItem, or ceil(n/100) BatchGetItem."""
+    """EXISTS key [key ...]: repeated keys count again; TOUCH is the same (Redimo keeps no access
+    times). Cost: 1 GetItem, or ceil(n/100) BatchGetItem."""
     if len(args) == 1:
         return int(db.load(args[0], "t, x") is not None)
     live = db.load_many(set(args), "pk, t, x")

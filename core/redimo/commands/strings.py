@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import os
 from fractions import Fraction
 from typing import Callable
 
@@ -218,10 +219,11 @@ def getex(db: Database, args: list[bytes]) -> bytes | None:
             if live_string(db, key) is None:
                 return None
             raise
-        expression, values = "SET x = :x, tx = :tx", db.expiry_attributes(expire_at)
+        expression, values = "SET x = :x, tx = :tx, w = :w", db.expiry_attributes(expire_at)
         values = {":x": values["x"], ":tx": values["tx"]}
     else:
-        expression, values, expire_at = "REMOVE x, tx", {}, None
+        expression, values, expire_at = "SET w = :w REMOVE x, tx", {}, None
+    values[":w"] = {"B": os.urandom(8)}  # a new version, for WATCH
     try:
         item = db.gateway.update(db.head_key(key), expression, {**values, **STRING, **db.now()},
                                  condition=f"t = :string AND {LIVE}", returns="ALL_NEW")
@@ -313,8 +315,9 @@ def increment(db: Database, key: bytes, delta: int, must_exist: bool = False) ->
         condition += " AND attribute_exists(t)"
     while True:
         try:
-            item = db.gateway.update(db.head_key(key), "SET n = if_not_exists(n, :zero) + :delta, t = :string",
-                                     values, condition=condition, returns="ALL_NEW")  # moto's UPDATED_NEW
+            item = db.gateway.update(db.head_key(key), "SET n = if_not_exists(n, :zero) + :delta, t = :string, w = :w",
+                                     {**values, ":w": {"B": os.urandom(8)}}, condition=condition,
+                                     returns="ALL_NEW")  # moto's UPDATED_NEW
             return int(item["n"]["N"])  # leaves out an attribute whose value did not change (INCRBY 0)
         except ConditionFailed as refused:
             old_item = refused.item  # (``refused`` is unbound after the except block)
@@ -387,9 +390,10 @@ def strlen(db: Database, args: list[bytes]) -> int:
     return len(db.get_string(args[0]) or b"")
 
 
+@command("substr", 4)
 @command("getrange", 4)
 def getrange(db: Database, args: list[bytes]) -> bytes:
-    """GETRANGE key start end. Cost: 1 GetItem."""
+    """GETRANGE key start end (and its old name SUBSTR). Cost: 1 GetItem."""
     start, end = parse_int(args[1]), parse_int(args[2])
     value = db.get_string(args[0]) or b""
     length = len(value)
