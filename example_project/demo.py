@@ -1,4 +1,5 @@
-"""A scripted tour of Redimo on DynamoDB Local: the core client, then the Django cache backend.
+"""A scripted tour of Redimo on DynamoDB Local: the core client (strings, collections, transactions,
+locks), then the Django cache backend and sessions.
 Each step prints what it does, the reply, and what it cost in DynamoDB requests and capacity.
 
     make demo
@@ -74,6 +75,44 @@ def tour_core(r: Redimo) -> None:
             box.append(slot.acquire(blocking=False))
 
 
+def tour_collections(r: Redimo) -> None:
+    print("\n== Collections: an activity feed, a leaderboard, a job queue, a stream with a consumer group ==")
+    commands: list[tuple[str, Any]] = [
+        ("HSET user:1 name Ada lang en", lambda: r.hset("user:1", mapping={"name": "Ada", "lang": "en"})),
+        ("HGET user:1 name (head + field)", lambda: r.hget("user:1", "name")),
+        ("HINCRBY user:1 logins 1", lambda: r.hincrby("user:1", "logins", 1)),
+        ("HLEN user:1 (kept count)", lambda: r.hlen("user:1")),
+        ("SADD tags:1 python aws redis", lambda: r.sadd("tags:1", "python", "aws", "redis")),
+        ("SISMEMBER tags:1 aws", lambda: r.sismember("tags:1", "aws")),
+        ("ZADD board ada 42 bob 17 cy 42", lambda: r.zadd("board", {"ada": 42, "bob": 17, "cy": 42})),
+        ("ZINCRBY board 5 bob", lambda: r.zincrby("board", 5, "bob")),
+        ("ZREVRANGE board 0 1 WITHSCORES", lambda: r.zrevrange("board", 0, 1, withscores=True)),
+        ("ZRANK board cy (ties by member)", lambda: r.zrank("board", "cy")),
+        ("RPUSH jobs a b c", lambda: r.rpush("jobs", "a", "b", "c")),
+        ("LPOP jobs", lambda: r.lpop("jobs")),
+        ("LRANGE jobs 0 -1 (the slice only)", lambda: r.lrange("jobs", 0, -1)),
+        ("XADD events * type signup", lambda: r.xadd("events", {"type": "signup"}) is not None),
+        ("XGROUP CREATE events mailers 0", lambda: r.xgroup_create("events", "mailers", id="0")),
+        ("XREADGROUP mailers m1 > (exactly once)", lambda: len(r.xreadgroup("mailers", "m1", {"events": ">"})[0][1])),
+        ("GEOADD places Palermo Catania", lambda: r.geoadd("places", [13.361389, 38.115556, "Palermo",
+                                                                       15.087269, 37.502669, "Catania"])),
+        ("GEOSEARCH places 15 37 200 km", lambda: r.geosearch("places", longitude=15, latitude=37, radius=200,
+                                                              unit="km")),
+        ("PFADD visitors a b c a", lambda: r.pfadd("visitors", "a", "b", "c", "a")),
+        ("PFCOUNT visitors", lambda: r.pfcount("visitors")),
+        ("EXPIRE board 60 (one request, any size)", lambda: r.expire("board", 60)),
+        ("TYPE events", lambda: r.type("events")),
+    ]
+    for description, call in commands:
+        with step(r, description) as box:
+            box.append(call())
+    with step(r, "MULTI INCR a INCR b EXEC (one transaction)") as box:
+        with r.pipeline() as pipe:
+            box.append(pipe.incr("a").incr("b").execute())
+    with step(r, "DEL user:1 tags:1 board jobs events") as box:
+        box.append(r.delete("user:1", "tags:1", "board", "jobs", "events"))
+
+
 def tour_cache(endpoint: str) -> None:
     import django
     from django.conf import settings
@@ -133,6 +172,7 @@ def main() -> None:
         r = Redimo(table=TABLE, namespace="demo", endpoint_url=endpoint)
         r.create_table()
         tour_core(r)
+        tour_collections(r)
         tour_cache(endpoint)
     print("\nDone: DynamoDB Local stopped.")
 
