@@ -56,6 +56,19 @@ def test_push_pop_and_read(r: Redimo) -> None:
     assert r.lrange("l", 1, 2) == [b"m", b"z"] and r.lrange("l", -100, 100) == [b"a", b"m", b"z", b"zz"]
 
 
+def test_multi_key_pops(r: Redimo) -> None:
+    r.rpush("l1", "a", "b", "c")
+    r.rpush("l2", "x")
+    assert r.lmpop(2, "nokey", "l1", direction="LEFT") == [b"l1", [b"a"]]
+    assert r.lmpop(2, "l2", "l1", direction="RIGHT", count=5) == [b"l2", [b"x"]] and r.exists("l2") == 0
+    assert r.lmpop(1, "nokey", direction="LEFT") is None
+    assert r.blmpop(0.05, 2, "nokey", "l1", direction="RIGHT", count=5) == [b"l1", [b"c", b"b"]]
+    assert r.exists("l1") == 0 and r.blmpop(0.05, 1, "l1", direction="LEFT") is None
+    r.set("s", "v")
+    with pytest.raises(redis.ResponseError, match="WRONGTYPE"):
+        r.lmpop(2, "nokey", "s", direction="LEFT")
+
+
 def test_set_insert_remove_trim_pos(r: Redimo) -> None:
     r.rpush("l", *"abcabcab")
     assert r.lset("l", 1, "B") and r.lset("l", -1, "E")
@@ -148,6 +161,10 @@ def test_request_counts(make_redimo: Callable[..., Redimo]) -> None:
     # r's cached head is now stale: the refusal returns the current head, and the push goes again.
     assert requests(r, lambda: r.rpush("l", "i")) == (8, {"transact_write_items": 2})
     assert requests(r, lambda: r.lpop("l")) == (b"b", {"batch_get_item": 1, "transact_write_items": 1})
+    assert requests(r, lambda: r.lmpop(1, "l", direction="LEFT", count=2)) == (
+        [b"l", [b"c", b"d"]], {"batch_get_item": 1, "transact_write_items": 1}), "as LPOP with a count"
+    assert requests(r, lambda: r.lmpop(2, "nokey", "l", direction="RIGHT")) == (
+        [b"l", [b"i"]], {"batch_get_item": 2, "transact_write_items": 1}), "+ 1 BatchGetItem of the heads"
     r.delete("l")
     assert requests(r, lambda: r.lpop("l")) == (None, {"batch_get_item": 1})  # the head and the cached end
 
@@ -218,6 +235,12 @@ LIST_COMMANDS = [
     command(b"LMOVE", key, key, side, side), command(b"RPOPLPUSH", key, key),
     command(st.sampled_from([b"BLPOP", b"BRPOP"]), st.lists(key, min_size=1, max_size=3), timeout),
     command(b"BLMOVE", key, key, side, side, timeout), command(b"BRPOPLPUSH", key, key, timeout),
+    st.builds(lambda keys, where, opts: (b"LMPOP", str(len(keys)).encode(), *keys, where, *opts),
+              st.lists(key, min_size=1, max_size=3), side, st.sampled_from([[], [b"COUNT"], [b"count"]]).flatmap(
+                  lambda word: st.just(word) if not word else count.map(lambda n: [word[0], n]))),
+    st.builds(lambda timeout_, keys, where, opts: (b"BLMPOP", timeout_, str(len(keys)).encode(), *keys, where, *opts),
+              timeout, st.lists(key, min_size=1, max_size=3), side,
+              st.sampled_from([[], [b"COUNT", b"2"], [b"COUNT", b"0"], [b"FOO"]])),
 ]
 OTHER_COMMANDS = [
     command(b"DEL", key), command(b"EXPIRE", key, b"100000"), command(b"SET", key, value), command(b"TYPE", key),
@@ -240,13 +263,22 @@ def test_differential_list_commands(pair: Pair, sequence: list[tuple]) -> None:
 def test_differential_arity_and_edges(pair: Pair) -> None:
     for args in [(b"LPUSH", b"k"), (b"LPOP",), (b"LPOP", b"k", b"1", b"2"), (b"LRANGE", b"k", b"0"), (b"LINSERT", b"k"),
                  (b"LMOVE", b"a", b"b", b"LEFT"), (b"BLPOP", b"k"), (b"BLMOVE", b"a", b"b", b"LEFT", b"LEFT"),
-                 (b"LPOS", b"k"), (b"LSET", b"k", b"0"), (b"RPOPLPUSH", b"a"), (b"BRPOPLPUSH", b"a", b"b")]:
+                 (b"LPOS", b"k"), (b"LSET", b"k", b"0"), (b"RPOPLPUSH", b"a"), (b"BRPOPLPUSH", b"a", b"b"),
+                 (b"LMPOP", b"1", b"k"), (b"LMPOP", b"0", b"k", b"LEFT"), (b"LMPOP", b"x", b"k", b"LEFT"),
+                 (b"LMPOP", b"-1", b"k", b"LEFT"), (b"LMPOP", b"2", b"k", b"LEFT"), (b"LMPOP", b"1", b"k", b"UP"),
+                 (b"LMPOP", b"1", b"k", b"LEFT", b"COUNT"), (b"LMPOP", b"1", b"k", b"LEFT", b"COUNT", b"0"),
+                 (b"LMPOP", b"1", b"k", b"LEFT", b"COUNT", b"1", b"COUNT", b"1"), (b"LMPOP", b"1", b"k", b"LEFT", b"X"),
+                 (b"BLMPOP", b"0.01", b"1", b"k"), (b"BLMPOP", b"x", b"1", b"k", b"LEFT"),
+                 (b"BLMPOP", b"-1", b"1", b"k", b"LEFT"), (b"BLMPOP", b"0.01", b"0", b"k", b"LEFT"),
+                 (b"BLMPOP", b"0.01", b"1", b"k", b"LEFT", b"COUNT", b"-5")]:
         pair.same(*args)
     pair.same(b"RPUSH", b"k", b"a", b"b", b"a", b"c", b"a")
     for args in [(b"LPOS", b"k", b"a", b"RANK", b"-9223372036854775808", b"COUNT", b"1"),
                  (b"LPOS", b"k", b"a", b"RANK", b"9223372036854775807"), (b"LPOS", b"k", b"a", b"COUNT", b"0", b"MAXLEN", b"3"),
                  (b"LRANGE", b"k", b"9223372036854775807", b"-9223372036854775808"), (b"BLPOP", b"k", b"1e15"),
-                 (b"BLPOP", b"k", b"1e16"), (b"BLPOP", b"k", b"0x10"), (b"LTRIM", b"k", b"-1", b"0"), (b"EXISTS", b"k")]:
+                 (b"BLPOP", b"k", b"1e16"), (b"BLPOP", b"k", b"0x10"), (b"LMPOP", b"2", b"no", b"k", b"RIGHT", b"COUNT", b"2"),
+                 (b"BLMPOP", b"0", b"2", b"no", b"k", b"left", b"count", b"9223372036854775807"),
+                 (b"LTRIM", b"k", b"-1", b"0"), (b"EXISTS", b"k")]:
         pair.same(*args)
 
 
@@ -280,6 +312,15 @@ def test_blocking_pops_wait_for_a_push(shared_endpoint: str) -> None:
     pusher.join()
     assert r.lrange("target", 0, -1) == [b"n", b"m"] and r.exists("source") == 0
     assert r.brpoplpush("source", "target", 0.1) is None and r.blmove("source", "target", 0.1) is None
+
+
+def test_blmpop_waits_for_a_push(shared_endpoint: str) -> None:
+    namespace = f"blmpop-{uuid.uuid4().hex}"
+    r = client(shared_endpoint, namespace)
+    pusher = push_later(shared_endpoint, namespace, 0.3, b"RPUSH", b"second", b"v1", b"v2", b"v3")
+    assert r.blmpop(0, 2, "first", "second", direction="RIGHT", count=2) == [b"second", [b"v3", b"v2"]]
+    pusher.join()
+    assert r.blmpop(0.2, 1, "first", direction="LEFT") is None
 
 
 def test_blocking_poll_cost(r: Redimo) -> None:

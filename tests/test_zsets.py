@@ -7,6 +7,8 @@ import math
 import multiprocessing
 import os
 import random
+import threading
+import time
 import uuid
 from typing import Any, Callable
 
@@ -15,7 +17,7 @@ import redis
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from conftest import TABLE, Store
+from conftest import TABLE
 from differential import Error, Pair, raw
 from redimo import Redimo
 from redimo.commands.base import COMMANDS
@@ -98,6 +100,75 @@ def test_union_and_intersection(r: Redimo) -> None:
     assert r.zunionstore("z1", ["z1", "z1"], aggregate="SUM") == 3 and r.zscore("z1", "c") == 6.0
 
 
+def test_union_inter_diff_replies(r: Redimo) -> None:
+    r.zadd("z1", {"a": 1, "b": 2, "c": 3})
+    r.zadd("z2", {"b": 10, "c": 20, "d": 30})
+    r.sadd("s", "c", "d", "x")
+    assert r.zunion(["z1", "z2"]) == [b"a", b"b", b"c", b"d"]
+    assert r.zunion({"z1": 2, "z2": 0.5}, aggregate="MAX", withscores=True) == [
+        (b"a", 2.0), (b"b", 5.0), (b"c", 10.0), (b"d", 15.0)]
+    assert r.zinter(["z1", "z2", "s"], withscores=True) == [(b"c", 24.0)]
+    assert r.zinter(["z1", "nokey"]) == [] and r.zunion(["nokey"]) == []
+    assert r.zdiff(["z1", "z2"], withscores=True) == [b"a", b"1"], "redis-py leaves ZDIFF WITHSCORES flat"
+    assert r.zdiff(["s", "z1"]) == [b"d", b"x"]
+    assert r.zdiffstore("d", ["z2", "z1"]) == 1 and r.zrange("d", 0, -1, withscores=True) == [(b"d", 30.0)]
+    assert r.zdiffstore("d", ["z1", "z1"]) == 0 and r.exists("d") == 0, "an empty result deletes dst"
+    assert r.zintercard(2, ["z1", "z2"]) == 2 and r.zintercard(2, ["z1", "z2"], limit=1) == 1
+    assert r.zintercard(3, ["z2", "s", "nokey"]) == 0 and r.zintercard(2, ["z2", "s"], limit=0) == 2
+
+
+def test_zrandmember(r: Redimo) -> None:
+    scores = {f"m{index:02}".encode(): float(index) for index in range(20)}
+    r.zadd("z", scores)
+    assert r.zrandmember("nokey") is None and r.zrandmember("nokey", 5) == []
+    assert r.zrandmember("z") in scores
+    drawn = r.zrandmember("z", 5)
+    assert len(drawn) == 5 == len(set(drawn)) and set(drawn) <= set(scores)
+    assert sorted(r.zrandmember("z", 50)) == sorted(scores), "a count over the size: every member once"
+    repeated = r.zrandmember("z", -60)
+    assert len(repeated) == 60 and set(repeated) <= set(scores)
+    pairs_ = r.zrandmember("z", -4, withscores=True)
+    assert len(pairs_) == 8 and all(scores[member] == float(score) for member, score in zip(pairs_[::2], pairs_[1::2]))
+    assert len({tuple(r.zrandmember("z", 3)) for _ in range(10)}) > 1, "truly random"
+    assert r.zrandmember("z", 0) == []
+
+
+def test_zscan(r: Redimo) -> None:
+    scores = {f"m{index:03}".encode(): index / 2 for index in range(45)}
+    r.zadd("z", scores)
+    assert r.zscan("nokey") == (0, [])
+    cursor, seen = 0, []
+    while True:
+        cursor, page = r.zscan("z", cursor, count=10)
+        seen += page
+        if cursor == 0:
+            break
+    assert seen == sorted(scores.items()), "each member once, with its score, in member order"
+    assert dict(r.zscan_iter("z", match="m01?")) == {m: s for m, s in scores.items() if m.startswith(b"m01")}
+    with pytest.raises(redis.ResponseError, match="invalid cursor"):
+        r.zscan("z", "x")
+
+
+def test_multi_key_pops(r: Redimo) -> None:
+    r.zadd("z1", {"a": 1, "b": 2, "c": 3})
+    r.zadd("z2", {"x": 9})
+    assert r.zmpop(2, ["nokey", "z1"], min=True) == [b"z1", [[b"a", b"1"]]]
+    assert r.zmpop(2, ["z2", "z1"], max=True, count=5) == [b"z2", [[b"x", b"9"]]] and r.exists("z2") == 0
+    assert r.zmpop(1, ["nokey"], min=True) is None
+    assert r.bzmpop(0.05, 2, ["nokey", "z1"], max=True, count=1) == [b"z1", [[b"c", b"3"]]]
+    assert r.bzpopmin(["nokey", "z1"], timeout=0.05) == (b"z1", b"b", 2.0) and r.exists("z1") == 0
+    assert r.bzpopmax(["z1"], timeout=0.05) is None and r.bzmpop(0.05, 1, ["z1"], min=True) is None
+    _, used = spent(r, lambda: r.bzpopmin(["nokey"], timeout=0.3))
+    assert set(used) == {"get_item"} and 1 <= used["get_item"] <= 0.3 / 0.01, "a poll of one key: 1 GetItem"
+    _, used = spent(r, lambda: r.bzmpop(0.1, 2, ["nokey", "other"], min=True))
+    assert set(used) == {"batch_get_item"}, "a poll of several keys: 1 BatchGetItem of their heads"
+    r.set("str", "v")
+    with pytest.raises(redis.ResponseError, match=WRONGTYPE):
+        r.zmpop(3, ["nokey", "str", "z1"], min=True)
+    with pytest.raises(redis.ResponseError, match=WRONGTYPE):
+        r.bzpopmin(["str"], timeout=0.05)
+
+
 # -- cost ----------------------------------------------------------------------------------------
 def test_request_counts(r: Redimo) -> None:
     r.zadd("z", {f"m{index:03}": index // 3 for index in range(300)})
@@ -118,6 +189,28 @@ def test_request_counts(r: Redimo) -> None:
     assert spent(r, lambda: r.zrangebyscore("z", 5, 20, start=0, num=3))[1] == {"get_item": 1, "query": 1}
     assert spent(r, lambda: r.zrangebyscore("z", 5, 20, start=0, num=4))[1] == {"get_item": 1, "query": 2}
     assert spent(r, lambda: r.zpopmin("z", 2))[1] == {"get_item": 1, "query": 1, "transact_write_items": 1}
+    pop_cost = {"get_item": 1, "query": 1, "transact_write_items": 1}
+    r.zadd("u", {f"u{index}": index for index in range(10)})  # distinct scores: no tie-group Query
+    assert spent(r, lambda: r.zmpop(1, ["u"], min=True, count=2))[1] == pop_cost
+    assert spent(r, lambda: r.zmpop(2, ["nokey", "u"], max=True))[1] == {"batch_get_item": 1, **pop_cost}
+    assert spent(r, lambda: r.bzpopmin(["u"], timeout=1))[1] == pop_cost
+    assert spent(r, lambda: r.zrandmember("z", 3))[1] == {"get_item": 1, "query": 1}, "read whole up to 1000"
+    assert spent(r, lambda: r.zscan("z", 0, count=50))[1] == {"get_item": 1, "query": 1}
+    r.zadd("small", {"a": 1, "m150": 2})
+    assert spent(r, lambda: r.zunion(["z", "small"]))[1] == {"batch_get_item": 1, "query": 2}
+    assert spent(r, lambda: r.zinter(["z", "nokey"]))[1] == {"batch_get_item": 1}, "a missing input: no Query"
+    assert spent(r, lambda: r.zintercard(2, ["z", "small"]))[1] == {"batch_get_item": 1, "query": 2}
+    # the STORE commands: up to 99 members, 1 GetItem of the old head + 1 TransactWriteItems
+    assert spent(r, lambda: r.zunionstore("dst", ["small"]))[1] == {"batch_get_item": 1, "query": 1, "get_item": 1,
+                                                                    "transact_write_items": 1}
+    assert spent(r, lambda: r.zrangestore("dst", "z", 0, 98))[1] == {"get_item": 2, "query": 2,
+                                                                     "transact_write_items": 1,
+                                                                     "batch_write_item": 1}, "dst's old members go"
+    size, used = spent(r, lambda: r.zdiffstore("dst", ["z", "small"]))
+    # more than 99: BatchWriteItem of the members, then 1 PutItem of the head, then a Query for dst's old
+    # members (none left here: the new members overwrote them, so nothing is deleted)
+    assert size > 99 and used == {"batch_get_item": 1, "query": 3, "put_item": 1,
+                                  "batch_write_item": math.ceil(size / 25)}, (size, used)
 
 
 @pytest.mark.moto_bug("consumed capacity comes back as fixed numbers")
@@ -234,7 +327,11 @@ def test_wrongtype(r: Redimo) -> None:
              lambda: r.zrevrange("s", 0, -1), lambda: r.zrangebyscore("s", 0, 1), lambda: r.zrangebylex("s", "-", "+"),
              lambda: r.zremrangebyscore("s", 0, 1), lambda: r.zremrangebyrank("s", 0, 1),
              lambda: r.zremrangebylex("s", "-", "+"), lambda: r.zpopmin("s"), lambda: r.zpopmax("s", 2),
-             lambda: r.zunionstore("d", ["s"]), lambda: r.zinterstore("d", ["nokey", "s"])]
+             lambda: r.zunionstore("d", ["s"]), lambda: r.zinterstore("d", ["nokey", "s"]),
+             lambda: r.zunion(["s"]), lambda: r.zinter(["nokey", "s"]), lambda: r.zdiff(["nokey", "s"]),
+             lambda: r.zdiffstore("d", ["s"]), lambda: r.zintercard(1, ["s"]), lambda: r.zrandmember("s"),
+             lambda: r.zrandmember("s", 0), lambda: r.zscan("s"), lambda: r.zmpop(1, ["s"], min=True),
+             lambda: r.bzmpop(1, 2, ["nokey", "s"], max=True), lambda: r.bzpopmax(["s"], 1)]
     for call in calls:
         with pytest.raises(redis.ResponseError, match=WRONGTYPE):
             call()
@@ -266,16 +363,31 @@ def test_zincrby_loses_no_increment_under_concurrency(shared_endpoint: str) -> N
     assert r.zcard("scores") == 2
 
 
+def _add_later(url: str, namespace: str, delay: float, *args: bytes) -> threading.Thread:
+    """A second client running ``args`` after ``delay`` seconds, from a thread."""
+    def run() -> None:
+        time.sleep(delay)
+        Redimo(table=TABLE, namespace=namespace, endpoint_url=url).execute_command(*args)
+    thread = threading.Thread(target=run)
+    thread.start()
+    return thread
+
+
+def test_blocking_pops_wait_for_an_add(shared_endpoint: str) -> None:
+    namespace = f"bzpop-{uuid.uuid4().hex}"
+    r = Redimo(table=TABLE, namespace=namespace, endpoint_url=shared_endpoint)
+    adder = _add_later(shared_endpoint, namespace, 0.3, b"ZADD", b"second", b"1", b"a", b"2", b"b", b"3", b"c")
+    assert r.bzpopmin(["first", "second"], timeout=0) == (b"second", b"a", 1.0), "timeout 0 waits as long as it takes"
+    adder.join()
+    assert r.bzpopmax(["first", "second"], timeout=5) == (b"second", b"c", 3.0)
+    adder = _add_later(shared_endpoint, namespace, 0.3, b"ZADD", b"third", b"5", b"x")
+    assert r.bzmpop(0, 2, ["first", "third"], min=True, count=3) == [b"third", [[b"x", b"5"]]]
+    adder.join()
+    assert r.bzpopmin(["first"], timeout=0.2) is None and r.bzmpop(0.1, 1, ["third"], max=True) is None
+    assert r.zrange("second", 0, -1) == [b"b"] and r.exists("first", "third") == 0
+
+
 # -- differential --------------------------------------------------------------------------------
-@pytest.fixture
-def zpair(store: Store, table: str, real_redis: redis.Redis) -> Pair:
-    """As conftest's ``pair``, with the real Redis spoken to in RESP2 (redis-py 8 defaults to RESP3,
-    whose doubles and nested pairs Redimo, a RESP2 server, never sends)."""
-    kwargs = real_redis.connection_pool.connection_kwargs
-    return Pair(raw(redis.Redis(host=kwargs["host"], port=kwargs["port"], protocol=2)),
-                raw(Redimo(table=table, client=store.client)))
-
-
 KEYS = [b"z", b"y", b"\x00"]
 MEMBERS = [b"a", b"b", b"c", b"aa", b"", b"\x00", b"\xff", b"a\x00b", b"\xc3\x28", b"M" * 40]
 SCORES = [b"0", b"1", b"1", b"2", b"-1", b"2.5", b"0.1", b"inf", b"-inf", b"+inf", b"-0", b"1e300", b"5e-324",
@@ -346,6 +458,26 @@ ZSET_COMMANDS = [
     st.tuples(st.sampled_from([b"ZPOPMIN", b"ZPOPMAX"]), key,
               st.sampled_from([[], [b"1"], [b"2"], [b"0"], [b"-1"], [b"x"], [b"10"], [b"1", b"2"]])),
     store_command(b"ZUNIONSTORE"), store_command(b"ZINTERSTORE"),
+    st.builds(lambda name, keys, opts: (name, str(len(keys)).encode(), *keys, *opts),
+              st.sampled_from([b"ZUNION", b"ZINTER"]), numkeys,
+              st.lists(st.sampled_from([b"WITHSCORES", b"withscores", b"AGGREGATE", b"MIN", b"max", b"WEIGHTS", b"2",
+                                        b"-1", b"0.5", b"LIMIT"]), max_size=4)),
+    st.builds(lambda name, keys, opts: (name, str(len(keys)).encode(), *keys, *opts),
+              st.sampled_from([b"ZDIFF", b"ZINTERCARD"]), numkeys,
+              st.lists(st.sampled_from([b"WITHSCORES", b"LIMIT", b"limit", b"0", b"1", b"2", b"-1", b"x"]), max_size=3)),
+    st.builds(lambda destination, keys: (b"ZDIFFSTORE", destination, str(len(keys)).encode(), *keys), key, numkeys),
+    st.tuples(st.just(b"ZRANDMEMBER"), key, st.sampled_from([[], [b"0"], [b"1"], [b"3"], [b"-3"], [b"20"], [b"-20"],
+                                                           [b"x"], [b"2", b"WITHSCORES"], [b"-5", b"withscores"],
+                                                           [b"2", b"FOO"]])),
+    st.tuples(st.just(b"ZSCAN"), key, st.sampled_from([b"0", b"x"]),
+              st.sampled_from([[], [b"MATCH", b"a*"], [b"MATCH", b"*"], [b"COUNT", b"0"], [b"FOO"]])),
+    st.builds(lambda keys, end, opts: (b"ZMPOP", str(len(keys)).encode(), *keys, end, *opts), numkeys,
+              word(b"MIN", b"MAX"), st.sampled_from([[], [b"COUNT", b"1"], [b"COUNT", b"3"], [b"COUNT", b"0"]])),
+    st.builds(lambda timeout, keys, end, opts: (b"BZMPOP", timeout, str(len(keys)).encode(), *keys, end, *opts),
+              st.sampled_from([b"0.01", b"-1", b"x"]), numkeys, word(b"MIN", b"MAX"),
+              st.sampled_from([[], [b"COUNT", b"2"]])),
+    st.builds(lambda name, keys, timeout: (name, *keys, timeout), st.sampled_from([b"BZPOPMIN", b"BZPOPMAX"]), numkeys,
+              st.sampled_from([b"0.01", b"-1", b"x"])),
     st.tuples(st.just(b"DEL"), key), st.tuples(st.just(b"EXISTS"), key), st.tuples(st.just(b"TYPE"), key),
     st.tuples(st.just(b"EXPIRE"), key, st.sampled_from([b"1000", b"50000"])),
     st.tuples(st.just(b"EXPIREAT"), key, st.just(b"1000000000")),
@@ -369,12 +501,36 @@ def mixed_scores(pair: Pair, key_: bytes) -> bool:
     return len(set(reply[1::2])) > 1
 
 
+def same_random_reply(pair: Pair, args: tuple, expected: Any, got: Any) -> None:
+    """ZRANDMEMBER (random) and ZSCAN (Redis replies in its own order): compared by size and
+    membership, each member with its current score."""
+    scores = pair.redis.execute_command(b"ZRANGE", args[1], b"0", b"-1", b"WITHSCORES")
+    scores = dict(zip(scores[::2], scores[1::2]))
+    if args[0].upper() == b"ZSCAN":
+        assert got[0] == expected[0] == b"0" and sorted(zip(got[1][::2], got[1][1::2])) == sorted(
+            zip(expected[1][::2], expected[1][1::2])), args
+        return
+    if isinstance(expected, bytes):
+        assert got in scores, args
+        return
+    with_scores = len(args) == 4
+    members = got[::2] if with_scores else got
+    assert len(got) == len(expected) and set(members) <= set(scores), (args, expected, got)
+    if int(args[2]) > 0:
+        assert len(set(members)) == len(members), (args, got)
+    if with_scores:
+        assert all(scores[member] == score for member, score in zip(got[::2], got[1::2])), (args, got)
+
+
 def check(pair: Pair, args: tuple) -> None:
     name = args[0].upper()
     by_lex = name in LEX_COMMANDS or (name == b"ZRANGE" and b"BYLEX" in [arg.upper() for arg in args[4:]])
     if by_lex and mixed_scores(pair, args[1]):
         return
     expected, got = pair.both(*args)
+    if name in (b"ZRANDMEMBER", b"ZSCAN") and not isinstance(expected, Error) and expected:
+        same_random_reply(pair, args, expected, got)
+        return
     if name == b"TTL" and isinstance(expected, int) and expected >= 0:
         assert abs(got - expected) <= 2, args
         return
@@ -383,22 +539,22 @@ def check(pair: Pair, args: tuple) -> None:
 
 @SETTINGS
 @given(sequence=st.lists(st.one_of(*ZSET_COMMANDS), min_size=10, max_size=30))
-def test_zset_differential(zpair: Pair, sequence: list[tuple]) -> None:
-    zpair.reset()
+def test_zset_differential(pair: Pair, sequence: list[tuple]) -> None:
+    pair.reset()
     for command in sequence:
-        check(zpair, flat(command))
+        check(pair, flat(command))
     for key_ in KEYS:
-        check(zpair, (b"ZRANGE", key_, b"0", b"-1", b"WITHSCORES"))
+        check(pair, (b"ZRANGE", key_, b"0", b"-1", b"WITHSCORES"))
 
 
 @SETTINGS
 @given(members=st.lists(st.tuples(st.sampled_from([b"0", b"1", b"2", b"-inf", b"inf", b"0.5"]),
                                   st.binary(min_size=0, max_size=2)), min_size=1, max_size=60),
        offset=st.integers(0, 8), count=st.integers(1, 8))
-def test_tie_boundaries_differential(zpair: Pair, members: list[tuple], offset: int, count: int) -> None:
+def test_tie_boundaries_differential(pair: Pair, members: list[tuple], offset: int, count: int) -> None:
     """Few scores, many members: every LIMIT and rank boundary falls inside a tie group."""
-    zpair.reset()
-    zpair.same(b"ZADD", b"t", *[part for pair_ in members for part in pair_])
+    pair.reset()
+    pair.same(b"ZADD", b"t", *[part for pair_ in members for part in pair_])
     limit_ = (b"LIMIT", str(offset).encode(), str(count).encode())
     start, stop = str(offset).encode(), str(offset + count).encode()
     for args in [(b"ZRANGE", b"t", b"0", b"-1", b"WITHSCORES"), (b"ZRANGE", b"t", start, stop),
@@ -409,7 +565,7 @@ def test_tie_boundaries_differential(zpair: Pair, members: list[tuple], offset: 
                  (b"ZREMRANGEBYRANK", b"t", start, stop),
                  (b"ZPOPMIN", b"t", str(count).encode()), (b"ZPOPMAX", b"t", str(count).encode()),
                  (b"ZRANGE", b"t", b"0", b"-1", b"WITHSCORES")]:
-        zpair.same(*args)
+        pair.same(*args)
 
 
 ERROR_CASES = """
@@ -424,15 +580,30 @@ ZPOPMAX z 1 2 | ZPOPMIN s | ZPOPMIN s 0 | ZUNIONSTORE d 0 z | ZUNIONSTORE d 2 z 
 ZINTERSTORE d -1 z | ZUNIONSTORE d 1 z WEIGHTS x | ZUNIONSTORE d 1 z WEIGHTS | ZUNIONSTORE d 1 z AGGREGATE AVG
 ZUNIONSTORE d 1 z WITHSCORES | ZUNIONSTORE d 2 z s FOO | ZINTERSTORE d 1 z WEIGHTS nan | ZINCRBY z -inf a
 ZINCRBY z inf a | ZINCRBY z -inf a | ZSCORE z a | ZRANGE z 0 -1 WITHSCORES
+ZUNION | ZUNION 0 z | ZUNION x z | ZUNION 2 z | ZUNION 1 z WEIGHTS 2 WITHSCORES | ZUNION 2 z s | ZUNION 1 z LIMIT 1
+ZINTER 2 z nokey AGGREGATE MAX WITHSCORES | ZINTER 1 z WEIGHTS x | ZINTER 1 z AGGREGATE | ZINTER 1 z WITHSCORES x
+ZDIFF 1 z WEIGHTS 1 | ZDIFF 1 z AGGREGATE MIN | ZDIFF 2 z s | ZDIFF 2 nokey s | ZDIFF 0 z | ZDIFF 1 z WITHSCORES
+ZDIFFSTORE d 1 z WITHSCORES | ZDIFFSTORE d 0 z | ZDIFFSTORE d 2 z | ZDIFFSTORE d 1 z | ZDIFFSTORE | ZDIFF 1
+ZINTERCARD 1 z LIMIT -1 | ZINTERCARD 1 z LIMIT x | ZINTERCARD 1 z WITHSCORES | ZINTERCARD 0 z | ZINTERCARD x z
+ZINTERCARD 2 z z LIMIT 1 | ZINTERCARD 1 z LIMIT | ZINTERCARD 1 z WEIGHTS 1 | ZINTERCARD 2 z s | ZINTERCARD 1
+ZRANDMEMBER z 1 FOO | ZRANDMEMBER z x | ZRANDMEMBER z -9223372036854775808 | ZRANDMEMBER z 1 WITHSCORES x
+ZRANDMEMBER z 9223372036854775807 WITHSCORES | ZRANDMEMBER s | ZRANDMEMBER s 0 | ZRANDMEMBER nokey 5 WITHSCORES
+ZRANDMEMBER nokey | ZRANDMEMBER | ZSCAN z x | ZSCAN z 0 COUNT 0 | ZSCAN z 0 FOO | ZSCAN s 0 | ZSCAN z
+ZMPOP | ZMPOP 1 | ZMPOP 0 z MIN | ZMPOP x z MIN | ZMPOP 2 z MIN | ZMPOP 1 z FOO | ZMPOP 1 z MIN COUNT 0
+ZMPOP 1 z MIN COUNT x | ZMPOP 1 z MIN COUNT 1 COUNT 1 | ZMPOP 1 z MIN COUNT | ZMPOP 1 s MIN | ZMPOP 2 nokey s MAX
+ZMPOP 1 z MIN FOO | ZMPOP 1 nokey MAX | ZMPOP -1 z MIN | BZMPOP x 1 z MIN | BZMPOP 0.01 0 z MIN | BZMPOP -1 1 z MIN
+BZMPOP 0.01 1 z | BZMPOP 0.01 2 nokey s MIN | BZMPOP 0.01 1 nokey MIN | BZPOPMIN z x | BZPOPMIN s 0.01
+BZPOPMIN nokey 0.01 | BZPOPMAX z | BZPOPMIN z -1 | BZPOPMIN nokey s 0.01 | ZADD z 1 a 2 b 3 c 4 d
+ZMPOP 2 nokey z MAX COUNT 2 | BZPOPMIN nokey z 0 | BZMPOP 0 1 z MIN COUNT 10 | ZADD z -inf a 2 b | ZSCAN z 0
 """
 
 
-def test_zset_errors_differential(zpair: Pair) -> None:
-    zpair.same(b"SET", b"s", b"v")
-    zpair.same(b"ZADD", b"z", b"1", b"a", b"2", b"b")
+def test_zset_errors_differential(pair: Pair) -> None:
+    pair.same(b"SET", b"s", b"v")
+    pair.same(b"ZADD", b"z", b"1", b"a", b"2", b"b")
     for case in ERROR_CASES.replace("\n", " | ").split("|"):
         if case.strip():
-            zpair.same(*case.encode().split())
-    expected, got = zpair.both(b"ZRANK", b"z", b"b", b"WITHSCORE")
+            pair.same(*case.encode().split())
+    expected, got = pair.both(b"ZRANK", b"z", b"b", b"WITHSCORE")
     assert isinstance(expected, Error) and "wrong number of arguments" in expected.message
     assert got == [1, b"2"], DIFFERENCES["withscore"]

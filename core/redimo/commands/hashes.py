@@ -11,6 +11,7 @@ import random
 import re
 from decimal import Decimal
 from fractions import Fraction
+from typing import Callable
 
 from .. import collection
 from ..collection import Change, Head, State, check_value, member_attributes, member_of, member_sk
@@ -122,10 +123,12 @@ def decode_cursor(cursor: bytes, kind: bytes) -> bytes | None:
     return raw[1:]
 
 
-def scan_members(db: Database, args: list[bytes], type_: str, kind: bytes) -> list:
-    """HSCAN/SSCAN key cursor [MATCH pattern] [COUNT count] (and HSCAN's NOVALUES): the next ``count``
-    members after the cursor, which is the last sort key returned. Cost: 1 GetItem + Query pages of
-    ``count`` members (default 1000). Each member is returned once; members added meanwhile may be."""
+def scan_members(db: Database, args: list[bytes], type_: str, kind: bytes,
+                 value: Callable[[Item], bytes] | None = None) -> list:
+    """HSCAN/SSCAN/ZSCAN key cursor [MATCH pattern] [COUNT count] (and HSCAN's NOVALUES): the next
+    ``count`` members after the cursor, which is the last sort key returned, each followed by its
+    ``value`` when given (a hash field's value by default). Cost: 1 GetItem + Query pages of ``count``
+    members (default 1000). Each member is returned once; members added meanwhile may be."""
     after = decode_cursor(args[1], kind)
     head = collection.load(db, args[0], type_)
     if head is None:
@@ -145,6 +148,8 @@ def scan_members(db: Database, args: list[bytes], type_: str, kind: bytes) -> li
             index += 1
         else:
             raise ReplyError(SYNTAX_ERROR)
+    if kind == FIELD and not novalues:
+        value = value_of
     low, high = collection.kind_range(kind)
     items = list(collection.members(db, args[0], head, after + b"\x00" if after else low, high,
                                     limit=min(count, 2**31 - 1)))
@@ -152,7 +157,7 @@ def scan_members(db: Database, args: list[bytes], type_: str, kind: bytes) -> li
     for item in items:
         member = member_of(item)
         if pattern is None or glob_match(pattern, member):
-            reply += [member] if kind != FIELD or novalues else [member, value_of(item)]
+            reply += [member] if value is None else [member, value(item)]
     return [encode_cursor(items[-1]["sk"]["B"] if len(items) == count else None), reply]
 
 

@@ -810,14 +810,17 @@ def block(timeout: float | None, attempt: Callable[[], Any]) -> Any:
         delay = min(delay * 2, POLL_MAX)
 
 
-def pop_first(db: Database, keys: list[bytes], left: bool) -> list[bytes] | None:
-    """[key, element] from the first key (in order) holding a list; WRONGTYPE from a key of another
-    type met before it. Cost: 1 BatchGetItem of the heads (one key: none), then a pop."""
+def pop_first(db: Database, keys: list[bytes], left: bool, count: int | None = None) -> list | None:
+    """[key, element] (with a ``count``: [key, [elements]]) from the first key (in order) holding a
+    list; WRONGTYPE from a key of another type met before it. Cost: 1 BatchGetItem of the heads (one
+    key: none), then a pop."""
     if len(keys) > 1:
         found = {db.key_of(item): item for item in db.gateway.batch_get([db.head_key(key) for key in dict.fromkeys(keys)])}
         keys = [next((key for key in keys if decode(db, found.get(key))[0] is not None), None)]
-    popped = pop(db, keys[0], left, 1) if keys[0] is not None else None
-    return [keys[0], popped[0]] if popped else None
+    popped = pop(db, keys[0], left, count or 1) if keys[0] is not None else None
+    if not popped:
+        return None
+    return [keys[0], popped] if count else [keys[0], popped[0]]
 
 
 @command("blpop", -3)
@@ -849,3 +852,41 @@ def brpoplpush(db: Database, args: list[bytes]) -> bytes | None:
     """BRPOPLPUSH source destination timeout: as BLMOVE source destination RIGHT LEFT."""
     timeout = parse_timeout(args[2])
     return block(timeout, lambda: move(db, args[0], args[1], False, True))
+
+
+
+def mpop_arguments(args: list[bytes], ends: tuple[bytes, bytes]) -> tuple[list[bytes], bool, int]:
+    """``numkeys key [key ...] END [COUNT count]`` as Redis 7.0 parses LMPOP's and ZMPOP's arguments
+    (``ends``: LEFT/RIGHT or MIN/MAX): (keys, whether END is the first of ``ends``, count)."""
+    numkeys = int_or_none(args[0])
+    if numkeys is None or numkeys < 1:
+        raise ReplyError("ERR numkeys should be greater than 0")
+    if numkeys + 1 >= len(args) or c_string(args[numkeys + 1]).upper() not in ends:
+        raise ReplyError(SYNTAX_ERROR)
+    count, j = None, numkeys + 2
+    while j < len(args):
+        if count is not None or c_string(args[j]).upper() != b"COUNT" or j + 1 == len(args):
+            raise ReplyError(SYNTAX_ERROR)
+        count = int_or_none(args[j + 1])
+        if count is None or count < 1:
+            raise ReplyError("ERR count should be greater than 0")
+        j += 2
+    return args[1:numkeys + 1], c_string(args[numkeys + 1]).upper() == ends[0], count or 1
+
+
+@command("lmpop", -4)
+def lmpop(db: Database, args: list[bytes]) -> list | None:
+    """LMPOP numkeys key [key ...] LEFT|RIGHT [COUNT count]: [key, [elements]] from the first
+    non-empty list. Cost: one key, as LPOP with a count; several, 1 BatchGetItem of the heads more."""
+    keys, left, count = mpop_arguments(args, (b"LEFT", b"RIGHT"))
+    return pop_first(db, keys, left, count)
+
+
+@command("blmpop", -5)
+def blmpop(db: Database, args: list[bytes]) -> list | None:
+    """BLMPOP timeout numkeys key [key ...] LEFT|RIGHT [COUNT count]: polls LMPOP (see
+    :func:`block`; a poll of an empty list costs 1 request: the head read, or a BatchGetItem of the
+    heads of several keys)."""
+    keys, left, count = mpop_arguments(args[1:], (b"LEFT", b"RIGHT"))
+    timeout = parse_timeout(args[0])
+    return block(timeout, lambda: pop_first(db, keys, left, count))

@@ -8,7 +8,9 @@ boundary, reads the rest of that tie group. Each docstring gives the DynamoDB co
 Differences from Redis 7 (see docs/reference/zsets.md): a score of -0 is stored as 0 (as Redis's
 listpack encoding, used for small sorted sets, also does); BY LEX ranges are in member order whatever
 the scores (Redis's reply is unspecified when scores differ); ranks and score ranges cost O(what is
-before them) index entries where Redis is O(log N); ZRANK/ZREVRANK take Redis 7.2's WITHSCORE."""
+before them) index entries where Redis is O(log N); ZRANK/ZREVRANK take Redis 7.2's WITHSCORE;
+BZPOPMIN/BZPOPMAX/BZMPOP poll (lists.block); ZSCAN's cursor is the last member returned (hashes'
+member cursor); ZRANDMEMBER draws as SRANDMEMBER (hashes.sample: exactly uniform up to 1000 members)."""
 
 from __future__ import annotations
 
@@ -20,11 +22,13 @@ from typing import Callable
 from .. import collection
 from ..collection import Change, Head, State, check_value, member_attributes, member_of, member_sk
 from ..gateway import Item
-from ..protocol import NOT_FLOAT, SYNTAX_ERROR, WRONGTYPE, ReplyError, parse_int, wrong_arity
+from ..protocol import INT64_MAX, NOT_FLOAT, SYNTAX_ERROR, WRONGTYPE, ReplyError, parse_int, wrong_arity
 from ..scores import decode_score, encode_score
 from ..storage import Database
 from ..table import SCORE_INDEX_NAME
 from .base import Reply, c_string, command, options
+from .hashes import random_count, sample, scan_members
+from .lists import block, mpop_arguments, parse_timeout
 
 MEMBER = b"\x04"
 SET_MEMBER = b"\x03"  # a plain set's member items (ZUNIONSTORE/ZINTERSTORE read sets too)
@@ -386,8 +390,10 @@ def zrange(db: Database, args: list[bytes]) -> list[bytes]:
 
 @command("zrangestore", -5)
 def zrangestore(db: Database, args: list[bytes]) -> int:
-    """ZRANGESTORE dst src min max [BYSCORE | BYLEX] [REV] [LIMIT offset count]. Cost: as ZRANGE,
-    then ceil(n / 25) BatchWriteItem + 1 PutItem of the new head (+ deleting dst's old members)."""
+    """ZRANGESTORE dst src min max [BYSCORE | BYLEX] [REV] [LIMIT offset count]. Cost: as ZRANGE, then
+    (collection.replace) up to 99 members 1 GetItem of dst's head + 1 TransactWriteItems of the head and
+    the members (2 WCU per KB each); more, ceil(n / 25) BatchWriteItem then 1 PutItem of the head; none,
+    1 DeleteItem. Plus a Query and BatchWriteItem deleting dst's old members that were not overwritten."""
     return zrange_generic(db, args, 1, True, None, None)
 
 
@@ -583,50 +589,64 @@ def aggregate(total: float, value: float, how: bytes) -> float:
     return value if value > total else total
 
 
-def combine(db: Database, args: list[bytes], union: bool) -> int:
-    """ZUNIONSTORE/ZINTERSTORE dst numkeys key [key ...] [WEIGHTS w ...] [AGGREGATE SUM|MIN|MAX]; the
-    inputs may be sets (each member scores 1). Cost: ceil(k / 100) BatchGetItem of the heads, Query
-    pages of every input's members, then as collection.replace: ceil(n / 25) BatchWriteItem + 1 PutItem
-    (+ deleting dst's old members)."""
-    name = "zunionstore" if union else "zinterstore"
-    numkeys = parse_int(args[1])
+def operate(db: Database, name: str, args: list[bytes], op: str, destination: bytes | None = None,
+            cardinality: bool = False) -> Reply:
+    """Redis's zunionInterDiffGenericCommand: ``args`` are numkeys, the keys and the options; ``op``
+    is union, inter or diff; the inputs may be sets (each member scores 1). The result is stored at
+    ``destination`` (STORE), counted (ZINTERCARD) or replied in (score, member) order. Cost:
+    ceil(k / 100) BatchGetItem of the heads, then Query pages of every input's members (none for an
+    intersection with a missing key); STORE adds :func:`collection.replace`."""
+    numkeys = parse_int(args[0])
     if numkeys < 1:
         raise ReplyError(f"ERR at least 1 input key is needed for '{name}' command")
-    if numkeys > len(args) - 2:
+    if numkeys > len(args) - 1:
         raise ReplyError(SYNTAX_ERROR)
-    keys = args[2:2 + numkeys]
+    keys = args[1:1 + numkeys]
     records = db.load_many(dict.fromkeys(keys))
     if any(record.type not in ("zset", "set") for record in records.values()):
         raise ReplyError(WRONGTYPE)
-    weights, how, j = [1.0] * numkeys, b"SUM", 2 + numkeys
+    weights, how, with_scores, limit, j = [1.0] * numkeys, b"SUM", False, 0, 1 + numkeys
+    scoring = op != "diff" and not cardinality
     while j < len(args):
         word, remaining = c_string(args[j]).upper(), len(args) - j
-        if word == b"WEIGHTS" and remaining >= numkeys + 1:
+        if scoring and word == b"WEIGHTS" and remaining >= numkeys + 1:
             weights = [parse_score(weight, "ERR weight value is not a float") for weight in args[j + 1:j + 1 + numkeys]]
             j += numkeys + 1
-        elif word == b"AGGREGATE" and remaining >= 2:
+        elif scoring and word == b"AGGREGATE" and remaining >= 2:
             how = c_string(args[j + 1]).upper()
             if how not in (b"SUM", b"MIN", b"MAX"):
                 raise ReplyError(SYNTAX_ERROR)
             j += 2
+        elif destination is None and not cardinality and word == b"WITHSCORES":
+            with_scores = True
+            j += 1
+        elif cardinality and word == b"LIMIT" and remaining >= 2:
+            limit = parse_int(args[j + 1], "ERR LIMIT can't be negative")
+            if limit < 0:
+                raise ReplyError("ERR LIMIT can't be negative")
+            j += 2
         else:
             raise ReplyError(SYNTAX_ERROR)
     contents: dict[bytes, dict[bytes, float]] = {}
-    for key, record in records.items():
-        head = collection.head_of(db, record.item, record.type)[0]
-        kind = MEMBER if record.type == "zset" else SET_MEMBER
-        contents[key] = {member_of(item): score_of(item) if "sc" in item else 1.0
-                         for item in collection.members(db, key, head, *collection.kind_range(kind))}
-    sources = sorted(((contents.get(key, {}), weight) for key, weight in zip(keys, weights)), key=lambda s: len(s[0]))
+    if op != "inter" or len(records) == len(set(keys)):
+        for key, record in records.items():
+            head = collection.head_of(db, record.item, record.type)[0]
+            kind = MEMBER if record.type == "zset" else SET_MEMBER
+            contents[key] = {member_of(item): score_of(item) if "sc" in item else 1.0
+                             for item in collection.members(db, key, head, *collection.kind_range(kind))}
+    sources = [(contents.get(key, {}), weight) for key, weight in zip(keys, weights)]
     result: dict[bytes, float] = {}
-    if union:
-        for members, weight in sources:
+    if op == "diff":
+        (first, _), others = sources[0], sources[1:]
+        result = {member: score for member, score in first.items() if not any(member in other for other, _ in others)}
+    elif op == "union":
+        for members, weight in sorted(sources, key=lambda source: len(source[0])):
             for member, score in members.items():
                 value = weight * score
                 value = 0.0 if math.isnan(value) else value
                 result[member] = aggregate(result[member], value, how) if member in result else value
     else:
-        (first, first_weight), others = sources[0], sources[1:]
+        (first, first_weight), *others = sorted(sources, key=lambda source: len(source[0]))
         for member, score in first.items():
             total = first_weight * score
             total = 0.0 if math.isnan(total) else total
@@ -636,19 +656,150 @@ def combine(db: Database, args: list[bytes], union: bool) -> int:
                 total = aggregate(total, members[member] * weight, how)
             else:
                 result[member] = total
-    collection.replace(db, args[0], "zset", [score_item(member, score) for member, score in result.items()])
-    return len(result)
+                if cardinality and len(result) == limit:
+                    break
+    if cardinality:
+        return len(result)
+    if destination is not None:
+        collection.replace(db, destination, "zset", [score_item(member, score) for member, score in result.items()])
+        return len(result)
+    reply = []
+    for member, score in sorted(result.items(), key=lambda pair: (pair[1], pair[0])):
+        reply += [member, format_score(score)] if with_scores else [member]
+    return reply
 
 
 @command("zunionstore", -4)
 def zunionstore(db: Database, args: list[bytes]) -> int:
     """ZUNIONSTORE destination numkeys key [key ...] [WEIGHTS weight ...] [AGGREGATE SUM|MIN|MAX].
-    Cost: see :func:`combine`."""
-    return combine(db, args, True)
+    Cost: the reads of :func:`operate`, then the write as ZRANGESTORE's (up to 99 members: 1 GetItem +
+    1 TransactWriteItems; more: ceil(n / 25) BatchWriteItem + 1 PutItem)."""
+    return operate(db, "zunionstore", args[1:], "union", args[0])
 
 
 @command("zinterstore", -4)
 def zinterstore(db: Database, args: list[bytes]) -> int:
     """ZINTERSTORE destination numkeys key [key ...] [WEIGHTS weight ...] [AGGREGATE SUM|MIN|MAX].
-    Cost: see :func:`combine`."""
-    return combine(db, args, False)
+    Cost: as ZUNIONSTORE."""
+    return operate(db, "zinterstore", args[1:], "inter", args[0])
+
+
+@command("zdiffstore", -4)
+def zdiffstore(db: Database, args: list[bytes]) -> int:
+    """ZDIFFSTORE destination numkeys key [key ...]. Cost: as ZUNIONSTORE."""
+    return operate(db, "zdiffstore", args[1:], "diff", args[0])
+
+
+@command("zunion", -3)
+def zunion(db: Database, args: list[bytes]) -> list[bytes]:
+    """ZUNION numkeys key [key ...] [WEIGHTS weight ...] [AGGREGATE SUM|MIN|MAX] [WITHSCORES]. Cost:
+    the heads' BatchGetItem + Query pages of every input (see :func:`operate`)."""
+    return operate(db, "zunion", args, "union")
+
+
+@command("zinter", -3)
+def zinter(db: Database, args: list[bytes]) -> list[bytes]:
+    """ZINTER numkeys key [key ...] [WEIGHTS weight ...] [AGGREGATE SUM|MIN|MAX] [WITHSCORES]. Cost:
+    as ZUNION (only the heads when an input is missing)."""
+    return operate(db, "zinter", args, "inter")
+
+
+@command("zdiff", -3)
+def zdiff(db: Database, args: list[bytes]) -> list[bytes]:
+    """ZDIFF numkeys key [key ...] [WITHSCORES]. Cost: as ZUNION."""
+    return operate(db, "zdiff", args, "diff")
+
+
+@command("zintercard", -3)
+def zintercard(db: Database, args: list[bytes]) -> int:
+    """ZINTERCARD numkeys key [key ...] [LIMIT limit]. Cost: as ZINTER (every input is read whole;
+    LIMIT stops only the counting)."""
+    return operate(db, "zintercard", args, "inter", cardinality=True)
+
+
+# -- random members and cursor --------------------------------------------------------------------
+@command("zrandmember", -2)
+def zrandmember(db: Database, args: list[bytes]) -> bytes | None | list[bytes]:
+    """ZRANDMEMBER key [count [WITHSCORES]]: truly random members, as HRANDFIELD. Cost: 1 GetItem +
+    what :func:`hashes.sample` reads (the whole sorted set up to 1000 members or when count * 64
+    reaches its size, else 2 + 1 a member Queries)."""
+    if len(args) == 1:
+        head = collection.load(db, args[0], "zset")
+        picked = sample(db, args[0], head, MEMBER, 1, True) if head else []
+        return member_of(picked[0]) if picked else None
+    count = random_count(args[1])
+    if len(args) > 3 or (len(args) == 3 and options(args, 2)[0] != b"WITHSCORES"):
+        raise ReplyError(SYNTAX_ERROR)
+    with_scores = len(args) == 3
+    if with_scores and not -(INT64_MAX // 2) <= count <= INT64_MAX // 2:
+        raise ReplyError("ERR value is out of range")
+    head = collection.load(db, args[0], "zset")
+    if head is None or count == 0:
+        return []
+    return reply_items(sample(db, args[0], head, MEMBER, abs(count), count > 0), with_scores)
+
+
+@command("zscan", -3)
+def zscan(db: Database, args: list[bytes]) -> list:
+    """ZSCAN key cursor [MATCH pattern] [COUNT count]: member, score pairs in member order; the cursor
+    is the last member returned, as an integer. Cost: 1 GetItem + Query pages of COUNT members
+    (default 1000)."""
+    return scan_members(db, args, "zset", MEMBER, lambda item: format_score(score_of(item)))
+
+
+# -- pops from several keys, blocking pops --------------------------------------------------------
+def first_zset(db: Database, keys: list[bytes]) -> bytes | None:
+    """The first key (in order) holding a sorted set; WRONGTYPE when the first existing key holds
+    another type. Cost: 1 BatchGetItem of the heads (one key: none, the pop reads it)."""
+    if len(keys) == 1:
+        return keys[0]
+    records = db.load_many(dict.fromkeys(keys))
+    key = next((key for key in keys if key in records), None)
+    if key is not None and records[key].type != "zset":
+        raise ReplyError(WRONGTYPE)
+    return key
+
+
+def pop_first(db: Database, keys: list[bytes], highest: bool, count: int | None) -> list | None:
+    """[key, member, score] (with a ``count``: [key, [[member, score], ...]]) popped from the first
+    sorted set of ``keys``, None when there is none. Cost: :func:`first_zset` + as ZPOPMIN."""
+    key = first_zset(db, keys)
+    if key is None:
+        return None
+    items = remove(db, key, lambda head: fetch(db, key, head, ALL, reverse=highest, count=count or 1), list)
+    if not items:
+        return None
+    if count is None:
+        return [key, *reply_items(items[:1], True)]
+    return [key, [reply_items([item], True) for item in items]]
+
+
+@command("zmpop", -4)
+def zmpop(db: Database, args: list[bytes]) -> list | None:
+    """ZMPOP numkeys key [key ...] MIN|MAX [COUNT count]. Cost: one key as ZPOPMIN (1 GetItem + 1
+    Query + 1 TransactWriteItems); several keys, 1 BatchGetItem of the heads more."""
+    keys, lowest, count = mpop_arguments(args, (b"MIN", b"MAX"))
+    return pop_first(db, keys, not lowest, count)
+
+
+@command("bzmpop", -5)
+def bzmpop(db: Database, args: list[bytes]) -> list | None:
+    """BZMPOP timeout numkeys key [key ...] MIN|MAX [COUNT count]: polls ZMPOP as BLPOP polls (see
+    lists.block); a poll of missing keys costs 1 GetItem (one key) or 1 BatchGetItem."""
+    keys, lowest, count = mpop_arguments(args[1:], (b"MIN", b"MAX"))
+    timeout = parse_timeout(args[0])
+    return block(timeout, lambda: pop_first(db, keys, not lowest, count))
+
+
+@command("bzpopmin", -3)
+def bzpopmin(db: Database, args: list[bytes]) -> list | None:
+    """BZPOPMIN key [key ...] timeout: [key, member, score], polling as BZMPOP."""
+    timeout = parse_timeout(args[-1])
+    return block(timeout, lambda: pop_first(db, args[:-1], False, None))
+
+
+@command("bzpopmax", -3)
+def bzpopmax(db: Database, args: list[bytes]) -> list | None:
+    """BZPOPMAX key [key ...] timeout: as BZPOPMIN, the highest score."""
+    timeout = parse_timeout(args[-1])
+    return block(timeout, lambda: pop_first(db, args[:-1], True, None))
