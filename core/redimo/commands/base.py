@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
+from decimal import Decimal
 from typing import Any, Callable
 
+from ..protocol import ReplyError
 from ..storage import Database
 
 Reply = Any  # int | bytes | SimpleString | None | list
@@ -39,3 +42,26 @@ def c_string(arg: bytes) -> bytes:
 def options(args: list[bytes], start: int) -> list[bytes]:
     """Upper-cased option words from ``start`` on, compared as Redis's strcasecmp does."""
     return [c_string(arg).upper() for arg in args[start:]]
+
+
+_CURSOR = re.compile(rb"[+-]?[0-9]*\Z")  # what Redis's strtoul takes; "" is 0
+
+
+def cursor_of(raw: bytes) -> bytes:
+    """A scan position as a cursor: ``raw`` (starting with a non-zero byte) as a decimal integer,
+    written with Decimal because it can be longer than Python's int-string limit."""
+    return format(Decimal(int.from_bytes(raw, "big")), "f").encode()
+
+
+def position_of(cursor: bytes, max_digits: int) -> bytes | None:
+    """The bytes a cursor encodes (None for 0, the start). A cursor Redimo cannot have handed out (not
+    a number, negative, too long) is ``ERR invalid cursor``; the caller checks the bytes further."""
+    if not _CURSOR.match(cursor) or cursor in (b"+", b"-") or len(cursor) > max_digits:
+        raise ReplyError("ERR invalid cursor")
+    digits = cursor.lstrip(b"+-")
+    number = int(Decimal(digits.decode())) if digits else 0
+    if number == 0:
+        return None
+    if cursor.startswith(b"-"):
+        raise ReplyError("ERR invalid cursor")
+    return number.to_bytes((number.bit_length() + 7) // 8, "big")

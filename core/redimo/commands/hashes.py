@@ -8,8 +8,6 @@ collection live here too, and the set commands use them."""
 from __future__ import annotations
 
 import random
-import re
-from decimal import Decimal
 from fractions import Fraction
 from typing import Callable
 
@@ -20,7 +18,7 @@ from ..glob import glob_match
 from ..protocol import (INT64_MAX, INT64_MIN, OK, OVERFLOW, SYNTAX_ERROR, ReplyError, add_long_double,
                         canonical_int, format_long_double, parse_int, parse_long_double, wrong_arity)
 from ..storage import Database
-from .base import command, options
+from .base import command, cursor_of, options, position_of
 
 FIELD = b"\x02"
 READ_ALL_LIMIT = 1000  # a collection up to this size is read whole to draw random members (exactly uniform)
@@ -99,26 +97,17 @@ def random_count(arg: bytes) -> int:
 
 
 # -- member cursors (HSCAN, SSCAN) ----------------------------------------------------------------
-_CURSOR = re.compile(rb"[+-]?[0-9]*\Z")  # what Redis's strtoul takes; "" is 0
-
-
 def encode_cursor(sk: bytes | None) -> bytes:
     """0, or the last sort key returned as a (large) integer."""
-    if sk is None:
-        return b"0"
-    return format(Decimal(int.from_bytes(b"\x01" + sk, "big")), "f").encode()  # past Python's int-string limit
+    return b"0" if sk is None else cursor_of(b"\x01" + sk)
 
 
 def decode_cursor(cursor: bytes, kind: bytes) -> bytes | None:
     """The sort key a cursor continues after; 0 starts. Other numbers than Redimo's are invalid."""
-    if not _CURSOR.match(cursor) or cursor in (b"+", b"-") or len(cursor) > 4000:
-        raise ReplyError("ERR invalid cursor")
-    digits = cursor.lstrip(b"+-")
-    number = int(Decimal(digits.decode())) if digits else 0
-    if number == 0:
+    raw = position_of(cursor, 4000)
+    if raw is None:
         return None
-    raw = number.to_bytes((number.bit_length() + 7) // 8, "big")
-    if cursor.startswith(b"-") or raw[:1] != b"\x01" or raw[1:2] != kind or len(raw) > 1025:
+    if raw[:1] != b"\x01" or raw[1:2] != kind or len(raw) > 1025:
         raise ReplyError("ERR invalid cursor")
     return raw[1:]
 

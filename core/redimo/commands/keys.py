@@ -3,16 +3,14 @@
 from __future__ import annotations
 
 import os
-import re
 import sys
-from decimal import Decimal
 
 from ..gateway import TRANSACTION_LIMIT, ConditionFailed, TransactionConditionFailed
 from ..glob import glob_match
 from ..protocol import INT64_MAX, OK, SYNTAX_ERROR, ReplyError, SimpleString, parse_int
 from ..collection import new_version
 from ..storage import ABSENT_OR_EXPIRED, CHUNK, COLLECTION_TYPES, HEAD, LIVE, MAX_PARTITION_KEY, Database, Record
-from .base import c_string, command, options
+from .base import c_string, command, cursor_of, options, position_of
 
 HEAD_ONLY = "pk, sk, t, x, c, g"  # what deleting a key needs to know of its head
 
@@ -336,15 +334,11 @@ def copy(db: Database, args: list[bytes]) -> int:
     return int(bool(copy_key(db, source, target_db, target, replace, move=False)))
 
 
-_CURSOR = re.compile(rb"[+-]?[0-9]*\Z")  # what Redis's strtoul takes; "" is 0
-
-
 def encode_cursor(last: dict | None) -> bytes:
     if last is None:
         return b"0"
     pk, sk = last["pk"]["B"], last["sk"]["B"]
-    raw = b"\x01" + len(pk).to_bytes(2, "big") + pk + sk
-    return format(Decimal(int.from_bytes(raw, "big")), "f").encode()  # past Python's int-string limit
+    return cursor_of(b"\x01" + len(pk).to_bytes(2, "big") + pk + sk)
 
 
 def cursor_fits_redis_py(cursor: bytes) -> bool:
@@ -356,16 +350,12 @@ def cursor_fits_redis_py(cursor: bytes) -> bool:
 
 def decode_cursor(cursor: bytes) -> dict | None:
     """A cursor is 0 or a position Redimo handed out; other numbers are invalid (Redis takes any)."""
-    if not _CURSOR.match(cursor) or cursor in (b"+", b"-") or len(cursor) > 8000:
-        raise ReplyError("ERR invalid cursor")
-    digits = cursor.lstrip(b"+-")
-    number = int(Decimal(digits.decode())) if digits else 0
-    if number == 0:
+    raw = position_of(cursor, 8000)
+    if raw is None:
         return None
-    raw = number.to_bytes((number.bit_length() + 7) // 8, "big")
     size = int.from_bytes(raw[1:3], "big")
     pk, sk = raw[3:3 + size], raw[3 + size:]
-    if cursor.startswith(b"-") or raw[0] != 1 or not 0 < len(pk) == size <= MAX_PARTITION_KEY or not 0 < len(sk) <= 1024:
+    if raw[0] != 1 or not 0 < len(pk) == size <= MAX_PARTITION_KEY or not 0 < len(sk) <= 1024:
         raise ReplyError("ERR invalid cursor")
     return {"pk": {"B": pk}, "sk": {"B": sk}}
 
