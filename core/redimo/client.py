@@ -11,7 +11,7 @@ from redis._parsers.base import BaseParser
 from redis.backoff import NoBackoff
 from redis.retry import Retry
 
-from .engine import Engine
+from .engine import Engine, Session
 from .gateway import Gateway
 from .lock import Lock, Semaphore
 from .protocol import ReplyError
@@ -25,6 +25,7 @@ class EngineConnection(redis.Connection):
     def __init__(self, engine: Engine, **kwargs: Any) -> None:
         super().__init__(host="redimo", port=0, **kwargs)
         self.engine = engine
+        self.session = Session()  # MULTI and WATCH state, dropped on disconnect as Redis does
         self._replies: deque = deque()
 
     def repr_pieces(self) -> list[tuple[str, Any]]:
@@ -41,6 +42,7 @@ class EngineConnection(redis.Connection):
     def disconnect(self, *args: Any, **kwargs: Any) -> None:
         self._sock = None
         self._replies.clear()
+        self.session.reset()
 
     def check_health(self) -> None:
         pass
@@ -55,15 +57,14 @@ class EngineConnection(redis.Connection):
         return [tuple(command) for command in commands]
 
     def send_packed_command(self, command: Any, check_health: bool = True) -> None:
-        for args in command:
-            self.send_command(*args)
+        """A pipeline's commands arrive together: the engine runs them as one batch."""
+        commands = [[self.encoder.encode(arg) for arg in args] for args in command]
+        # as redis-py's own pack_command: a name such as "XGROUP CREATE" is sent as two arguments
+        commands = [args[0].split() + args[1:] if args and b" " in args[0] else args for args in commands]
+        self._replies.extend(self.engine.execute_many(commands, self.session))
 
     def send_command(self, *args: Any, **kwargs: Any) -> None:
-        try:
-            reply = self.engine.execute([self.encoder.encode(arg) for arg in args])
-        except (ReplyError, redis.RedisError) as error:
-            reply = error
-        self._replies.append(reply)
+        self.send_packed_command([args])
 
     def read_response(self, disable_decoding: bool = False, **kwargs: Any) -> Any:
         reply = self._replies.popleft()

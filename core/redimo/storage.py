@@ -123,8 +123,10 @@ class Database:
 
     # -- strings ----------------------------------------------------------------------------
     def string_items(self, key: bytes, value: bytes, expire_at: int | None) -> tuple[Item, list[Item]]:
-        """The head item and chunk items that store a string value."""
-        head: Item = {**self.head_key(key), "t": {"S": "string"}, **self.expiry_attributes(expire_at)}
+        """The head item and chunk items that store a string value. The head's version ``w`` (random
+        bytes) is new on every write, for WATCH."""
+        head: Item = {**self.head_key(key), "t": {"S": "string"}, "w": {"B": os.urandom(8)},
+                      **self.expiry_attributes(expire_at)}
         if len(value) > MAX_VALUE:
             raise ReplyError(f"ERR string exceeds maximum allowed size ({MAX_VALUE} bytes in Redimo)")
         if len(value) <= INLINE_LIMIT:
