@@ -238,13 +238,13 @@ def copy_key(db: Database, source: bytes, target_db: Database, target: bytes, re
     old_target = db.gateway.get(target_db.head_key(target), HEAD_ONLY)
     if not replace and target_db.record(old_target) is not None:
         return False
-    copied_head = {**record.item, "pk": target_pk}
+    copied_head = {**record.item, "pk": target_pk, "w": new_version()}  # a new version: WATCH sees a copy
     # A new generation: the target's old value may be an earlier copy with the same generation,
     # whose items (deleted below) would otherwise be the ones just written.
     generation = os.urandom(8)
     if record.type in COLLECTION_TYPES:
         copies = [{**member, "pk": target_pk, "g": {"B": generation}} for member in db.members_of(record.item)]
-        copied_head.update(g={"B": generation}, w=new_version())
+        copied_head["g"] = {"B": generation}
     else:
         chunk_keys = db.chunk_keys(record.item)
         chunks = {item["sk"]["B"]: item for item in db.gateway.batch_get(chunk_keys)}
