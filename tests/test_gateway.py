@@ -326,8 +326,9 @@ def test_transaction_is_limited_to_100_actions(store: Any, names: str) -> None:
 # -- accounting ------------------------------------------------------------------------------------
 
 def head_size(r: Redimo, name: bytes, value_size: int) -> int:
-    """DynamoDB's size of a string head item: attribute names plus values (pk, sk, t, v)."""
-    return len("pk") + len(r.engine.db.pk(name)) + len("sk") + 1 + len("t") + len("string") + len("v") + value_size
+    """DynamoDB's size of a string head item: attribute names plus values (pk, sk, t, w, v)."""
+    return (len("pk") + len(r.engine.db.pk(name)) + len("sk") + 1 + len("t") + len("string") + len("w") + 8
+            + len("v") + value_size)
 
 
 def spend(r: Redimo, action) -> tuple[float, float]:
