@@ -3,6 +3,7 @@ the reference for Redis semantics."""
 
 from __future__ import annotations
 
+import multiprocessing
 import os
 import shutil
 import subprocess
@@ -40,6 +41,18 @@ MOTO_BUGS = {
     "TransactWriteItems copies the whole table for each action, so it is slow on large tables",
 }
 TABLE = "redimo-tests"
+
+
+def run_processes(target: Callable[..., Any], argument_lists: list[tuple], timeout: float = 300) -> None:
+    """Run ``target(*arguments)`` in one spawned OS process per argument list, all at once; each must
+    finish and exit 0 (the stress tests' workers)."""
+    spawn = multiprocessing.get_context("spawn")
+    processes = [spawn.Process(target=target, args=arguments) for arguments in argument_lists]
+    for process in processes:
+        process.start()
+    for process in processes:
+        process.join(timeout)
+        assert process.exitcode == 0, f"{target.__name__}{process.name}: exit code {process.exitcode}"
 
 
 def wait_until(ready: Callable[[], Any], what: str, seconds: float = 60) -> None:

@@ -3,16 +3,13 @@ generations, exact counts, atomic writes, expiry, orphans, COPY/RENAME/DEL, larg
 
 from __future__ import annotations
 
-import multiprocessing
 import uuid
 from typing import Callable
 
 from redimo import Redimo
 from redimo.storage import HEAD
 
-from conftest import TABLE
-
-SPAWN = multiprocessing.get_context("spawn")
+from conftest import TABLE, run_processes
 
 
 def items_of(r: Redimo, key: bytes) -> list[bytes]:
@@ -111,11 +108,6 @@ def set_fields(url: str, namespace: str, worker: int, count: int) -> None:
 
 def test_concurrent_writers_keep_the_count_exact(shared_endpoint: str) -> None:
     namespace = f"test-{uuid.uuid4().hex}"
-    workers = [SPAWN.Process(target=set_fields, args=(shared_endpoint, namespace, worker, 15)) for worker in range(4)]
-    for process in workers:
-        process.start()
-    for process in workers:
-        process.join(120)
-        assert process.exitcode == 0
+    run_processes(set_fields, [(shared_endpoint, namespace, worker, 15) for worker in range(4)])
     r = Redimo(table=TABLE, namespace=namespace, endpoint_url=shared_endpoint)
     assert r.hlen("shared") == 4 * 15 + 1 == len(r.hgetall("shared"))

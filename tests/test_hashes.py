@@ -3,7 +3,6 @@ WRONGTYPE, concurrency) and a differential test against a real redis-server."""
 
 from __future__ import annotations
 
-import multiprocessing
 import os
 import uuid
 from collections import Counter
@@ -14,7 +13,7 @@ import redis
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from conftest import TABLE
+from conftest import TABLE, run_processes
 from differential import Error, Pair
 from redimo import Redimo
 from redimo.commands import hashes
@@ -242,13 +241,7 @@ def _increment(url: str, namespace: str, times: int) -> None:
 
 def test_hincrby_is_exact_under_concurrency(shared_endpoint: str) -> None:
     namespace, workers, times = f"hincrby-{uuid.uuid4().hex}", 4, 15
-    spawn = multiprocessing.get_context("spawn")
-    processes = [spawn.Process(target=_increment, args=(shared_endpoint, namespace, times)) for _ in range(workers)]
-    for process in processes:
-        process.start()
-    for process in processes:
-        process.join(timeout=300)
-        assert process.exitcode == 0
+    run_processes(_increment, [(shared_endpoint, namespace, times)] * workers)
     r = Redimo(table=TABLE, namespace=namespace, endpoint_url=shared_endpoint)
     assert r.hgetall("counters") == {b"hits": str(workers * times).encode(), b"float": b"30"}
     assert r.hlen("counters") == 2

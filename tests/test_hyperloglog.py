@@ -4,7 +4,6 @@ the stored bytes must be Redis's apart from the cached cardinality (header bytes
 
 from __future__ import annotations
 
-import multiprocessing
 import os
 import random
 import uuid
@@ -15,7 +14,7 @@ import redis
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from conftest import TABLE
+from conftest import TABLE, run_processes
 from differential import Error, Pair
 from redimo import Redimo
 from redimo.commands import hyperloglog
@@ -146,13 +145,7 @@ def _add(url: str, namespace: str, worker: int) -> None:
 
 def test_concurrent_pfadd_loses_no_element(shared_endpoint: str) -> None:
     namespace, workers = f"pfadd-{uuid.uuid4().hex}", 3
-    spawn = multiprocessing.get_context("spawn")
-    processes = [spawn.Process(target=_add, args=(shared_endpoint, namespace, worker)) for worker in range(workers)]
-    for process in processes:
-        process.start()
-    for process in processes:
-        process.join(timeout=300)
-        assert process.exitcode == 0
+    run_processes(_add, [(shared_endpoint, namespace, worker) for worker in range(workers)])
     everything = [b"w%d-%d-%d" % (w, b, i) for w in range(workers) for b in range(15) for i in range(8)]
     expected = hyperloglog.new_hll()
     for element in everything:

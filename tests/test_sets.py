@@ -3,7 +3,6 @@ WRONGTYPE, randomness, concurrency) and a differential test against a real redis
 
 from __future__ import annotations
 
-import multiprocessing
 import os
 import uuid
 from collections import Counter
@@ -14,7 +13,7 @@ import redis
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from conftest import TABLE
+from conftest import TABLE, run_processes
 from differential import Error, Pair
 from redimo import Redimo
 from redimo.commands import hashes, sets
@@ -264,14 +263,7 @@ def _add_and_move(url: str, namespace: str, worker: int, times: int) -> None:
 
 def test_sadd_and_smove_are_exact_under_concurrency(shared_endpoint: str) -> None:
     namespace, workers, times = f"sets-{uuid.uuid4().hex}", 4, 10
-    spawn = multiprocessing.get_context("spawn")
-    processes = [spawn.Process(target=_add_and_move, args=(shared_endpoint, namespace, worker, times))
-                 for worker in range(workers)]
-    for process in processes:
-        process.start()
-    for process in processes:
-        process.join(timeout=300)
-        assert process.exitcode == 0
+    run_processes(_add_and_move, [(shared_endpoint, namespace, worker, times) for worker in range(workers)])
     r = Redimo(table=TABLE, namespace=namespace, endpoint_url=shared_endpoint)
     everything = {f"{w}-{i}".encode() for w in range(workers) for i in range(times)}
     assert r.smembers("members") == everything and r.scard("members") == len(everything)

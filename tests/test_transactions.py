@@ -20,7 +20,7 @@ from redimo import Redimo
 from redimo.gateway import make_client
 from redimo.staging import apply_update, condition_holds
 
-from conftest import TABLE
+from conftest import TABLE, run_processes
 
 FORK = multiprocessing.get_context("fork")
 EXAMPLES = int(os.environ.get("REDIMO_DIFFERENTIAL_EXAMPLES", "50"))
@@ -220,12 +220,7 @@ def test_readers_never_see_half_an_exec(shared_endpoint: str) -> None:
 
 def test_concurrent_execs_are_serialized(shared_endpoint: str) -> None:
     namespace, workers, rounds = f"tx-{uuid.uuid4().hex}", 3, 10
-    processes = [FORK.Process(target=_incrementer, args=(shared_endpoint, namespace, rounds)) for _ in range(workers)]
-    for process in processes:
-        process.start()
-    for process in processes:
-        process.join(timeout=180)
-        assert process.exitcode == 0
+    run_processes(_incrementer, [(shared_endpoint, namespace, rounds)] * workers)
     r = Redimo(table=TABLE, namespace=namespace, client=make_client(endpoint_url=shared_endpoint))
     assert r.mget("c", "d") == [str(workers * rounds).encode()] * 2
 
@@ -244,13 +239,7 @@ def _watching_incrementer(url: str, namespace: str, rounds: int) -> None:
 
 def test_watch_makes_read_modify_write_safe_across_processes(shared_endpoint: str) -> None:
     namespace, workers, rounds = f"tx-{uuid.uuid4().hex}", 3, 8
-    processes = [FORK.Process(target=_watching_incrementer, args=(shared_endpoint, namespace, rounds))
-                 for _ in range(workers)]
-    for process in processes:
-        process.start()
-    for process in processes:
-        process.join(timeout=180)
-        assert process.exitcode == 0
+    run_processes(_watching_incrementer, [(shared_endpoint, namespace, rounds)] * workers)
     r = Redimo(table=TABLE, namespace=namespace, client=make_client(endpoint_url=shared_endpoint))
     assert r.get("counter") == str(workers * rounds).encode()
 

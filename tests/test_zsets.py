@@ -4,7 +4,6 @@ members, expiry, WRONGTYPE, concurrency) and a differential test against a real 
 from __future__ import annotations
 
 import math
-import multiprocessing
 import os
 import random
 import threading
@@ -17,7 +16,7 @@ import redis
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from conftest import TABLE
+from conftest import TABLE, run_processes
 from differential import Error, Pair, raw
 from redimo import Redimo
 from redimo.commands.base import COMMANDS
@@ -351,13 +350,7 @@ def _increment(url: str, namespace: str, times: int) -> None:
 
 def test_zincrby_loses_no_increment_under_concurrency(shared_endpoint: str) -> None:
     namespace, workers, times = f"zincrby-{uuid.uuid4().hex}", 4, 12
-    spawn = multiprocessing.get_context("spawn")
-    processes = [spawn.Process(target=_increment, args=(shared_endpoint, namespace, times)) for _ in range(workers)]
-    for process in processes:
-        process.start()
-    for process in processes:
-        process.join(timeout=300)
-        assert process.exitcode == 0
+    run_processes(_increment, [(shared_endpoint, namespace, times)] * workers)
     r = Redimo(table=TABLE, namespace=namespace, endpoint_url=shared_endpoint)
     assert r.zrange("scores", 0, -1, withscores=True) == [(b"half", workers * times / 2), (b"hits", workers * times)]
     assert r.zcard("scores") == 2
