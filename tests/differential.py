@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import redis
+from hypothesis import strategies as st
 
 from redimo import Redimo
 
@@ -19,6 +20,17 @@ from redimo import Redimo
 class Error:
     kind: str
     message: str
+
+
+def cmd(*parts: Any) -> st.SearchStrategy:
+    """A command: fixed words and strategies; a list-valued part is spliced in."""
+    def flatten(drawn: tuple) -> tuple:
+        out: list = []
+        for part in drawn:
+            out.extend(part if isinstance(part, list) else [part])
+        return tuple(out)
+
+    return st.tuples(*[part if isinstance(part, st.SearchStrategy) else st.just(part) for part in parts]).map(flatten)
 
 
 def reply(client: redis.Redis, args: tuple) -> Any:

@@ -18,7 +18,6 @@ from __future__ import annotations
 import os
 import time
 from dataclasses import dataclass
-from typing import Any
 
 import pytest
 import redis
@@ -27,7 +26,7 @@ from hypothesis import strategies as st
 
 from redimo import Redimo
 from redimo.glob import glob_match
-from differential import Error, Pair, raw
+from differential import Error, Pair, cmd, raw
 from redimo.storage import MAX_PARTITION_KEY, MAX_VALUE
 
 EXAMPLES = int(os.environ.get("REDIMO_DIFFERENTIAL_EXAMPLES", "50"))
@@ -110,17 +109,6 @@ at_milliseconds = st.sampled_from([b"1", str(PAST_S * 1000).encode(), str(FUTURE
                                    str(INT64_MAX).encode(), str(INT64_MIN).encode()])
 pattern = st.lists(st.sampled_from([b"a", b"b", b"*", b"?", b"[", b"]", b"^", b"-", b"\\", b"\x00", b"\xff"]),
                    max_size=6).map(b"".join)
-
-
-def cmd(*parts: Any) -> st.SearchStrategy:
-    """A command: fixed words and strategies; a list-valued part is spliced in."""
-    def flatten(drawn: tuple) -> tuple:
-        out: list = []
-        for part in drawn:
-            out.extend(part if isinstance(part, list) else [part])
-        return tuple(out)
-
-    return st.tuples(*[part if isinstance(part, st.SearchStrategy) else st.just(part) for part in parts]).map(flatten)
 
 
 def word(*names: bytes) -> st.SearchStrategy:

@@ -16,7 +16,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from conftest import TABLE
-from differential import Pair, reply
+from differential import Pair, cmd, reply
 from redimo import Redimo
 from redimo.gateway import make_client
 
@@ -256,16 +256,6 @@ trim = st.one_of(st.just([]), st.tuples(st.sampled_from([[b"MAXLEN"], [b"MAXLEN"
                      lambda t: t[0] + [t[1]] + (t[2] if t[0][-1] == b"~" else [])),
                  st.tuples(st.sampled_from([[b"MINID"], [b"MINID", b"="], [b"MINID", b"~"]]), stream_id, limit).map(
                      lambda t: t[0] + [t[1]] + (t[2] if t[0][-1] == b"~" else [])))
-
-
-def cmd(*parts: Any) -> st.SearchStrategy:
-    def flatten(drawn: tuple) -> tuple:
-        out: list = []
-        for part in drawn:
-            out.extend(part if isinstance(part, list) else [part])
-        return tuple(out)
-
-    return st.tuples(*[part if isinstance(part, st.SearchStrategy) else st.just(part) for part in parts]).map(flatten)
 
 
 COMMANDS = st.one_of(
