@@ -12,7 +12,7 @@ import uuid
 from pathlib import Path
 
 import pytest
-from redis.exceptions import LockError, LockNotOwnedError
+from redis.exceptions import LockError, LockNotOwnedError, WatchError
 
 from redimo import Redimo
 from redimo.gateway import make_client
@@ -51,6 +51,20 @@ def test_each_operation_is_one_request(r: Redimo) -> None:
         before = r.gateway.usage.total_requests
         operation()
         assert r.gateway.usage.total_requests - before == 1
+
+
+def test_watch_sees_every_lock_operation(make_redimo) -> None:
+    r = make_redimo()
+    other = make_redimo(namespace=r.engine.db.namespace)
+    lock = other.lock("resource", timeout=10)
+    for operation in (lock.acquire, lambda: lock.extend(1), lock.reacquire, lock.release):
+        with r.pipeline() as pipe:
+            pipe.watch("resource")
+            operation()
+            pipe.multi()
+            pipe.set("after", "1")
+            with pytest.raises(WatchError):
+                pipe.execute()
 
 
 def test_fencing_tokens_increase_across_release_and_expiry(r: Redimo) -> None:

@@ -22,6 +22,7 @@ from typing import TYPE_CHECKING, Any, Callable
 
 from redis.exceptions import LockError, LockNotOwnedError
 
+from .collection import new_version
 from .gateway import ConditionFailed
 from .maps import MapItem
 from .storage import LIVE, Database
@@ -103,11 +104,12 @@ class Lock:
 
     def _try_acquire(self, token: bytes) -> int | None:
         values = {":token": {"B": token}, ":string": {"S": "string"}, ":zero": {"N": "0"}, ":one": {"N": "1"},
-                  **self.db.now()}
+                  ":w": new_version(), **self.db.now()}
         if self.timeout is None:
-            expression = "SET v = :token, t = :string, f = if_not_exists(f, :zero) + :one REMOVE x, tx, n"
+            expression = "SET v = :token, t = :string, f = if_not_exists(f, :zero) + :one, w = :w REMOVE x, tx, n"
         else:
-            expression = "SET v = :token, t = :string, f = if_not_exists(f, :zero) + :one, x = :x REMOVE tx, n"
+            expression = ("SET v = :token, t = :string, f = if_not_exists(f, :zero) + :one, w = :w, x = :x "
+                          "REMOVE tx, n")
             values[":x"] = {"N": str(self._lease_end(self.timeout))}
         try:
             item = self.db.gateway.update(self.db.head_key(self.key), expression, values,
@@ -137,8 +139,8 @@ class Lock:
         self.local.token = None
         self._stop()
         try:
-            self.db.gateway.update(self.db.head_key(self.key), "SET x = :released REMOVE v",
-                                   {":token": {"B": token}, **RELEASED, **self.db.now()},
+            self.db.gateway.update(self.db.head_key(self.key), "SET x = :released, w = :w REMOVE v",
+                                   {":token": {"B": token}, ":w": new_version(), **RELEASED, **self.db.now()},
                                    condition=f"v = :token AND {LIVE}")
         except ConditionFailed:
             raise LockNotOwnedError("Cannot release a lock that's no longer owned", lock_name=self.name) from None
@@ -153,9 +155,9 @@ class Lock:
         if replace_ttl:
             return self._renew(self._lease_end(additional_time), "Cannot extend a lock that's no longer owned")
         values = {":token": {"B": self.local.token}, ":add": {"N": str(int(additional_time * 1000))},
-                  **self.db.now()}
+                  ":w": new_version(), **self.db.now()}
         try:
-            self.db.gateway.update(self.db.head_key(self.key), "SET x = x + :add", values,
+            self.db.gateway.update(self.db.head_key(self.key), "SET x = x + :add, w = :w", values,
                                    condition="v = :token AND x > :now")
         except ConditionFailed:
             raise LockNotOwnedError("Cannot extend a lock that's no longer owned", lock_name=self.name) from None
@@ -170,9 +172,10 @@ class Lock:
         return self._renew(self._lease_end(self.timeout), "Cannot reacquire a lock that's no longer owned")
 
     def _renew(self, lease_end: int, message: str, token: bytes | None = None) -> bool:
-        values = {":token": {"B": token or self.local.token}, ":x": {"N": str(lease_end)}, **self.db.now()}
+        values = {":token": {"B": token or self.local.token}, ":x": {"N": str(lease_end)}, ":w": new_version(),
+                  **self.db.now()}
         try:
-            self.db.gateway.update(self.db.head_key(self.key), "SET x = :x", values,
+            self.db.gateway.update(self.db.head_key(self.key), "SET x = :x, w = :w", values,
                                    condition="v = :token AND x > :now")
         except ConditionFailed:
             raise LockNotOwnedError(message, lock_name=self.name) from None
