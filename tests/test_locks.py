@@ -54,8 +54,12 @@ def test_each_operation_is_one_request(r: Redimo) -> None:
 
 
 def test_watch_sees_every_lock_operation(make_redimo) -> None:
+    """Each lock write gives the key a new version: a head that kept the version of an expired SET
+    would otherwise look unchanged to WATCH after an extend or a release."""
     r = make_redimo()
     other = make_redimo(namespace=r.engine.db.namespace)
+    r.set("resource", "old", px=1)
+    time.sleep(0.005)
     lock = other.lock("resource", timeout=10)
     for operation in (lock.acquire, lambda: lock.extend(1), lock.reacquire, lock.release):
         with r.pipeline() as pipe:
