@@ -7,11 +7,14 @@ FLUSHALL is safe and scans stay small.
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Callable
 
 import redis
+from hypothesis import HealthCheck, settings
 from hypothesis import strategies as st
+from hypothesis.stateful import RuleBasedStateMachine, rule, run_state_machine_as_test
 
 from redimo import Redimo
 
@@ -73,3 +76,34 @@ class Pair:
 
 MAKERS = {"hash": (b"HSET", b"f", b"v"), "list": (b"RPUSH", b"x"), "set": (b"SADD", b"m"),
           "zset": (b"ZADD", b"1", b"m"), "stream": (b"XADD", b"1-1", b"f", b"v")}
+
+
+EXAMPLES = int(os.environ.get("REDIMO_DIFFERENTIAL_EXAMPLES", "50"))
+
+
+def run_state_machine(pair: Pair, commands: list[st.SearchStrategy], step: Callable[[tuple], None],
+                      compare_state: Callable[[], None], prelude: Callable[[], None] = lambda: None,
+                      steps: int = 30) -> None:
+    """A hypothesis state machine on both servers: each example starts from empty servers (and the
+    ``prelude``), then runs up to ``steps`` rules. One rule draws a command and compares its replies
+    (``step``); the other compares the whole state (``compare_state``, e.g. every key's contents).
+    Hypothesis shrinks a failure to the shortest sequence of rules that shows it."""
+
+    class Commands(RuleBasedStateMachine):
+        def __init__(self) -> None:
+            super().__init__()
+            pair.reset()
+            prelude()
+
+        @rule(command=st.one_of(*commands))
+        def run_command(self, command: tuple) -> None:
+            step(command)
+
+        @rule()
+        def compare_everything(self) -> None:
+            compare_state()
+
+    run_state_machine_as_test(Commands, settings=settings(
+        max_examples=EXAMPLES, stateful_step_count=steps, deadline=None, database=None,
+        suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow,
+                               HealthCheck.data_too_large]))

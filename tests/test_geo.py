@@ -4,24 +4,18 @@ WRONGTYPE, expiry, binary and long members) and differential tests against a rea
 
 from __future__ import annotations
 
-import os
 import random
 from typing import Any, Callable, Iterator
 
 import pytest
 import redis
-from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from differential import Pair
+from differential import Pair, run_state_machine
 from redimo import Redimo
 from redimo.scores import decode_score
 from redimo.storage import millis
 
-EXAMPLES = int(os.environ.get("REDIMO_DIFFERENTIAL_EXAMPLES", "50"))
-SETTINGS = settings(max_examples=EXAMPLES, deadline=None, database=None,
-                    suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow,
-                                           HealthCheck.data_too_large])
 WRONGTYPE = "WRONGTYPE Operation against a key holding the wrong kind of value"
 SICILY = ["13.361389", "38.115556", "Palermo", "15.087269", "37.502669", "Catania"]
 
@@ -309,11 +303,6 @@ def flat(command: tuple) -> tuple:
     return tuple(part for piece in command for part in (piece if isinstance(piece, list) else [piece]))
 
 
-@SETTINGS
-@given(sequence=st.lists(st.one_of(*GEO_COMMANDS), min_size=10, max_size=30))
-def test_geo_differential(pair: Pair, sequence: list[tuple]) -> None:
-    pair.reset()
-    for command in sequence:
-        compare(pair, *flat(command))
-    for key_ in KEYS:
-        compare(pair, b"GEOPOS", key_, *MEMBERS)
+def test_geo_differential(pair: Pair) -> None:
+    run_state_machine(pair, GEO_COMMANDS, lambda command: compare(pair, *flat(command)),
+                      lambda: [compare(pair, b"GEOPOS", key_, *MEMBERS) for key_ in KEYS])

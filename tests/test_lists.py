@@ -4,7 +4,6 @@ commands served by another client, and producers and consumers in real OS proces
 from __future__ import annotations
 
 import multiprocessing
-import os
 import threading
 import time
 import uuid
@@ -13,7 +12,6 @@ from typing import Callable
 
 import pytest
 import redis
-from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from redimo import Redimo
@@ -22,9 +20,8 @@ from redimo.commands.lists import POLL_MAX, element_sk
 from redimo.gateway import make_client
 
 from conftest import TABLE
-from differential import Pair
+from differential import Pair, run_state_machine
 
-EXAMPLES = int(os.environ.get("REDIMO_DIFFERENTIAL_EXAMPLES", "50"))
 SPAWN = multiprocessing.get_context("spawn")
 
 
@@ -248,16 +245,9 @@ OTHER_COMMANDS = [
 ]
 
 
-@settings(max_examples=EXAMPLES, deadline=None, database=None,
-          suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow])
-@given(sequence=st.lists(st.one_of(*LIST_COMMANDS, *LIST_COMMANDS[:1] * 3, *OTHER_COMMANDS), min_size=10, max_size=30))
-def test_differential_list_commands(pair: Pair, sequence: list[tuple]) -> None:
-    pair.reset()
-    for step, args in enumerate(sequence):
-        expected, got = pair.both(*args)
-        assert got == expected, f"{args!r} at step {step} of {sequence!r}: Redis {expected!r}, Redimo {got!r}"
-    for name in KEYS:
-        pair.same(b"LRANGE", name, b"0", b"-1")
+def test_differential_list_commands(pair: Pair) -> None:
+    run_state_machine(pair, [*LIST_COMMANDS, *LIST_COMMANDS[:1] * 3, *OTHER_COMMANDS],
+                      lambda args: pair.same(*args), lambda: [pair.same(b"LRANGE", name, b"0", b"-1") for name in KEYS])
 
 
 def test_differential_arity_and_edges(pair: Pair) -> None:

@@ -3,26 +3,20 @@ WRONGTYPE, randomness, concurrency) and a differential test against a real redis
 
 from __future__ import annotations
 
-import os
 import uuid
 from collections import Counter
 from typing import Any, Callable
 
 import pytest
 import redis
-from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from conftest import TABLE, run_processes
-from differential import Error, Pair
+from differential import Error, Pair, run_state_machine
 from redimo import Redimo
 from redimo.commands import hashes, sets
 from redimo.storage import millis
 
-EXAMPLES = int(os.environ.get("REDIMO_DIFFERENTIAL_EXAMPLES", "50"))
-SETTINGS = settings(max_examples=EXAMPLES, deadline=None, database=None,
-                    suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow,
-                                           HealthCheck.data_too_large])
 WRONGTYPE = "WRONGTYPE Operation against a key holding the wrong kind of value"
 
 
@@ -371,14 +365,9 @@ def check(pair: Pair, args: tuple) -> None:
     assert got == expected, f"{args!r}: Redis replied {expected!r}, Redimo {got!r}"
 
 
-@SETTINGS
-@given(sequence=st.lists(st.one_of(*SET_COMMANDS), min_size=10, max_size=30))
-def test_set_differential(pair: Pair, sequence: list[tuple]) -> None:
-    pair.reset()
-    for command in sequence:
-        check(pair, flat(command))
-    for key_ in KEYS:
-        check(pair, (b"SMEMBERS", key_))
+def test_set_differential(pair: Pair) -> None:
+    run_state_machine(pair, SET_COMMANDS, lambda command: check(pair, flat(command)),
+                      lambda: [check(pair, (b"SMEMBERS", key_)) for key_ in KEYS])
 
 
 def test_set_errors_differential(pair: Pair) -> None:

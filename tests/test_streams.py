@@ -5,25 +5,19 @@ real OS processes sharing one group."""
 from __future__ import annotations
 
 import multiprocessing
-import os
 import uuid
 from pathlib import Path
 from typing import Any, Callable
 
 import pytest
 import redis
-from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from conftest import TABLE
-from differential import Pair, cmd, reply
+from differential import Pair, cmd, reply, run_state_machine
 from redimo import Redimo
 from redimo.gateway import make_client
 
-EXAMPLES = int(os.environ.get("REDIMO_DIFFERENTIAL_EXAMPLES", "50"))
-SETTINGS = settings(max_examples=EXAMPLES, deadline=None, database=None,
-                    suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow,
-                                           HealthCheck.data_too_large])
 WRONGTYPE = "WRONGTYPE Operation against a key holding the wrong kind of value"
 
 
@@ -325,16 +319,15 @@ def normalised(args: tuple, answer: Any) -> Any:
     return answer
 
 
-@SETTINGS
-@given(st.lists(COMMANDS, min_size=1, max_size=25))
-def test_differential_streams(pair: Pair, commands: list[tuple]) -> None:
-    pair.reset()
-    for args in PRELUDE:
-        pair.same(*args)
-    for args in commands:
-        expected, got = reply(pair.redis, args), reply(pair.redimo, args)
-        assert normalised(args, got) == normalised(args, expected), \
-            f"{args!r}: Redis replied {expected!r}, Redimo {got!r}"
+def compare_stream_command(pair: Pair, args: tuple) -> None:
+    expected, got = reply(pair.redis, args), reply(pair.redimo, args)
+    assert normalised(args, got) == normalised(args, expected), f"{args!r}: Redis replied {expected!r}, Redimo {got!r}"
+
+
+def test_differential_streams(pair: Pair) -> None:
+    run_state_machine(pair, [COMMANDS], lambda args: compare_stream_command(pair, args),
+                      lambda: [compare_stream_command(pair, (b"XRANGE", key_, b"-", b"+")) for key_ in KEYS],
+                      prelude=lambda: [pair.same(*args) for args in PRELUDE], steps=25)
 
 
 SCRIPT = [

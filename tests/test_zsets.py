@@ -17,7 +17,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from conftest import TABLE, run_processes
-from differential import Error, Pair, raw
+from differential import Error, Pair, raw, run_state_machine
 from redimo import Redimo
 from redimo.commands.base import COMMANDS
 from redimo.storage import millis
@@ -530,14 +530,9 @@ def check(pair: Pair, args: tuple) -> None:
     assert got == expected, f"{args!r}: Redis replied {expected!r}, Redimo {got!r}"
 
 
-@SETTINGS
-@given(sequence=st.lists(st.one_of(*ZSET_COMMANDS), min_size=10, max_size=30))
-def test_zset_differential(pair: Pair, sequence: list[tuple]) -> None:
-    pair.reset()
-    for command in sequence:
-        check(pair, flat(command))
-    for key_ in KEYS:
-        check(pair, (b"ZRANGE", key_, b"0", b"-1", b"WITHSCORES"))
+def test_zset_differential(pair: Pair) -> None:
+    run_state_machine(pair, ZSET_COMMANDS, lambda command: check(pair, flat(command)),
+                      lambda: [check(pair, (b"ZRANGE", key_, b"0", b"-1", b"WITHSCORES")) for key_ in KEYS])
 
 
 @SETTINGS
