@@ -285,6 +285,7 @@ COMMANDS = st.one_of(
 )
 
 
+MAX_ID = b"18446744073709551615-18446744073709551615"
 PRELUDE = [(b"XADD", b"s", b"1-1", b"f", b"\x00"), (b"XADD", b"s", b"2-0", b"", b"v", b"g", b"\xff"),
            (b"XADD", b"s", b"3-0", b"f", b"v"), (b"XADD", b"t", b"1-0", b"f", b"v"),
            (b"XGROUP", b"CREATE", b"s", b"g", b"0"), (b"XGROUP", b"CREATE", b"t", b"g", b"$")]
@@ -359,6 +360,9 @@ SCRIPT = [
     (b"XAUTOCLAIM", b"q", b"g", b"c5", b"0", b"0", b"FOO"), (b"XPENDING", b"q", b"g"),
     (b"XGROUP", b"SETID", b"q", b"g", b"0", b"ENTRIESREAD", b"1"), (b"XINFO", b"GROUPS", b"q"),
     (b"XREADGROUP", b"GROUP", b"g", b"c6", b"NOACK", b"STREAMS", b"q", b">"), (b"XPENDING", b"q", b"g"),
+    # the largest ID reads new entries, as ">" does (Redis 7.0 wraps the ID after it around)
+    (b"XADD", b"q", b"9-0", b"f", b"v"), (b"XREADGROUP", b"GROUP", b"g", b"c7", b"STREAMS", b"q", MAX_ID),
+    (b"XPENDING", b"q", b"g"),
     (b"XGROUP", b"DELCONSUMER", b"q", b"g", b"c5"), (b"XGROUP", b"CREATECONSUMER", b"q", b"g", b"c5"),
     (b"XGROUP", b"DESTROY", b"q", b"g"), (b"XGROUP", b"DESTROY", b"q", b"g"), (b"XINFO", b"GROUPS", b"q"),
     (b"XGROUP", b"CREATE", b"q", b"g", b"$", b"FOO"), (b"XGROUP", b"SETID", b"q", b"g", b"0", b"FOO", b"1"),

@@ -691,12 +691,16 @@ def xread(db: Database, args: list[bytes]) -> list | None:
 
 
 def history_of(id_arg: bytes) -> int | None:
-    """An XREADGROUP ID: None for ``>`` (new entries), else the consumer's history after that ID."""
+    """An XREADGROUP ID: None for ``>`` (new entries), else the consumer's history after that ID. The
+    largest ID reads new entries too, as in Redis 7.0 (where the ID after it wraps around)."""
     if id_arg == b"$":
         raise ReplyError("ERR The $ ID is meaningless in the context of XREADGROUP: you want to read the "
                          "history of this consumer by specifying a proper ID, or use the > ID to get new "
                          "messages. The $ ID would just return an empty result set.")
-    return None if id_arg == b">" else strict_id(id_arg)
+    if id_arg == b">":
+        return None
+    after = strict_id(id_arg)
+    return None if after == MAX_ID else after
 
 
 def read_group(db: Database, key: bytes, parsed: ReadArgs, id_arg: bytes) -> list | None:
