@@ -27,13 +27,12 @@ class Error:
 
 def cmd(*parts: Any) -> st.SearchStrategy:
     """A command: fixed words and strategies; a list-valued part is spliced in."""
-    def flatten(drawn: tuple) -> tuple:
-        out: list = []
-        for part in drawn:
-            out.extend(part if isinstance(part, list) else [part])
-        return tuple(out)
+    return st.tuples(*[part if isinstance(part, st.SearchStrategy) else st.just(part) for part in parts]).map(flat)
 
-    return st.tuples(*[part if isinstance(part, st.SearchStrategy) else st.just(part) for part in parts]).map(flatten)
+
+def flat(command: tuple) -> tuple:
+    """A drawn command with its list-valued parts spliced in."""
+    return tuple(part for piece in command for part in (piece if isinstance(piece, list) else [piece]))
 
 
 def reply(client: redis.Redis, args: tuple) -> Any:

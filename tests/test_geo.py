@@ -11,7 +11,7 @@ import pytest
 import redis
 from hypothesis import strategies as st
 
-from differential import Pair, run_state_machine
+from differential import Pair, flat, run_state_machine
 from redimo import Redimo
 from redimo.scores import decode_score
 from redimo.storage import millis
@@ -297,10 +297,6 @@ GEO_COMMANDS = [
     st.tuples(st.just(b"EXPIREAT"), key, st.just(b"1000000000")),
     st.tuples(st.just(b"SET"), key, st.just(b"v")), st.tuples(st.just(b"HSET"), key, st.just(b"f"), st.just(b"v")),
 ]
-
-
-def flat(command: tuple) -> tuple:
-    return tuple(part for piece in command for part in (piece if isinstance(piece, list) else [piece]))
 
 
 def test_geo_differential(pair: Pair) -> None:

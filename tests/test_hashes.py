@@ -12,7 +12,7 @@ import redis
 from hypothesis import strategies as st
 
 from conftest import TABLE, run_processes
-from differential import Error, Pair, run_state_machine
+from differential import Error, Pair, flat, run_state_machine
 from redimo import Redimo
 from redimo.commands import hashes
 from redimo.storage import millis
@@ -278,10 +278,6 @@ HASH_COMMANDS = [
     st.tuples(st.just(b"EXPIREAT"), key, st.just(b"1000000000")),
     st.tuples(st.just(b"SET"), key, value), st.tuples(st.just(b"GET"), key),
 ]
-
-
-def flat(command: tuple) -> tuple:
-    return tuple(part for piece in command for part in (piece if isinstance(piece, list) else [piece]))
 
 
 def scan_all(client: redis.Redis, key: bytes, options: list) -> Any:

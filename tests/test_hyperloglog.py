@@ -13,7 +13,7 @@ import redis
 from hypothesis import strategies as st
 
 from conftest import TABLE, run_processes
-from differential import Pair, run_state_machine
+from differential import Pair, flat, run_state_machine
 from redimo import Redimo
 from redimo.commands import hyperloglog
 from redimo.storage import millis
@@ -231,10 +231,6 @@ HLL_COMMANDS = [
     st.tuples(st.just(b"HSET"), key, st.just(b"f"), st.just(b"v")),
     st.tuples(st.just(b"~GET"), key), st.tuples(st.just(b"STRLEN"), key),
 ]
-
-
-def flat(command: tuple) -> tuple:
-    return tuple(part for piece in command for part in (piece if isinstance(piece, list) else [piece]))
 
 
 def hll_step(pair: Pair, command: tuple) -> None:

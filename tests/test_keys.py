@@ -3,15 +3,13 @@
 from __future__ import annotations
 
 import uuid
-from typing import Any, Callable, Iterator
+from typing import Any, Callable
 
 import pytest
 import redis
 
 from redimo import Redimo
-from redimo.gateway import Gateway
 from redimo.storage import INLINE_LIMIT, MAX_PARTITION_KEY, millis
-from redimo.table import create_table
 
 
 def spent(r: Redimo, action: Callable[[], Any]) -> tuple[Any, dict]:
@@ -31,17 +29,8 @@ def put_raw_head(r: Redimo, key: bytes, type_name: str, **attributes: Any) -> No
 
 
 @pytest.fixture
-def own_table(store: Any) -> Iterator[str]:
-    """A table of its own, so whole-table scans see only this test's items."""
-    name = f"redimo-keys-{uuid.uuid4().hex}"
-    create_table(Gateway(name, store.client), ttl=False)
-    yield name
-    store.client.delete_table(TableName=name)
-
-
-@pytest.fixture
-def alone(make_redimo: Callable[..., Redimo], own_table: str) -> Redimo:
-    return make_redimo(table=own_table)
+def alone(make_redimo: Callable[..., Redimo], table: str) -> Redimo:
+    return make_redimo(table=table)
 
 
 # -- DEL / UNLINK / EXISTS / TYPE -------------------------------------------------------------
@@ -540,17 +529,17 @@ def test_flushdb_clears_only_its_namespace(make_redimo: Callable[..., Redimo]) -
         r.execute_command("FLUSHDB", "foo")
 
 
-def test_flushall_clears_the_whole_table(make_redimo: Callable[..., Redimo], own_table: str, store: Any) -> None:
-    first, second = make_redimo(table=own_table), make_redimo(table=own_table)
+def test_flushall_clears_the_whole_table(make_redimo: Callable[..., Redimo], table: str, store: Any) -> None:
+    first, second = make_redimo(table=table), make_redimo(table=table)
     for client in (first, second):
         client.mset({f"k{i}": i for i in range(30)})
         client.set("big", b"b" * (INLINE_LIMIT + 1))
-    assert store.client.scan(TableName=own_table, Select="COUNT")["Count"] == 2 * (30 + 1 + 2)
+    assert store.client.scan(TableName=table, Select="COUNT")["Count"] == 2 * (30 + 1 + 2)
     before = first.gateway.usage.snapshot()
     assert first.flushall() is True
     requests = (first.gateway.usage - before).requests
     assert requests["batch_write_item"] == 3  # 66 items, 25 a request
-    assert store.client.scan(TableName=own_table, Select="COUNT")["Count"] == 0
+    assert store.client.scan(TableName=table, Select="COUNT")["Count"] == 0
     assert second.get("k1") is None
     with pytest.raises(redis.ResponseError, match="syntax error"):
         first.execute_command("FLUSHALL", "ASYNC", "SYNC")

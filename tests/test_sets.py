@@ -12,7 +12,7 @@ import redis
 from hypothesis import strategies as st
 
 from conftest import TABLE, run_processes
-from differential import Error, Pair, run_state_machine
+from differential import Error, Pair, flat, run_state_machine
 from redimo import Redimo
 from redimo.commands import hashes, sets
 from redimo.storage import millis
@@ -298,10 +298,6 @@ SET_COMMANDS = [
     st.tuples(st.just(b"SET"), key, member), st.tuples(st.just(b"HSET"), key, member, member),
 ]
 UNORDERED = {b"SMEMBERS", b"SINTER", b"SUNION", b"SDIFF"}
-
-
-def flat(command: tuple) -> tuple:
-    return tuple(part for piece in command for part in (piece if isinstance(piece, list) else [piece]))
 
 
 def scan_all(client: redis.Redis, key: bytes, options: list) -> Any:

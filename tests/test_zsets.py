@@ -17,7 +17,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from conftest import TABLE, run_processes
-from differential import Error, Pair, raw, run_state_machine
+from differential import Error, Pair, flat, raw, run_state_machine
 from redimo import Redimo
 from redimo.commands.base import COMMANDS
 from redimo.storage import millis
@@ -478,10 +478,6 @@ ZSET_COMMANDS = [
     *([st.tuples(st.just(b"SADD"), key, st.lists(member, min_size=1, max_size=3))] if b"sadd" in COMMANDS else []),
 ]
 LEX_COMMANDS = {b"ZLEXCOUNT", b"ZRANGEBYLEX", b"ZREVRANGEBYLEX", b"ZREMRANGEBYLEX"}
-
-
-def flat(command: tuple) -> tuple:
-    return tuple(part for piece in command for part in (piece if isinstance(piece, list) else [piece]))
 
 
 def mixed_scores(pair: Pair, key_: bytes) -> bool:

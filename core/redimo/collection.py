@@ -266,6 +266,18 @@ def update(db: Database, key: bytes, type_: str, plan: Callable[[State], tuple[C
     raise ReplyError("ERR too much contention on this key: the write was retried 100 times")
 
 
+def remove(db: Database, key: bytes, type_: str, kind: bytes, members: list[bytes]) -> int:
+    """Remove members (HDEL, SREM, ZREM), returning how many were there. Cost: 1 BatchGetItem +
+    1 TransactWriteItems (none when none is there); removing the last member deletes the key."""
+    sks = [member_sk(kind, member) for member in members]
+
+    def plan(state: State) -> tuple[Change, int]:
+        present = [sk for sk in dict.fromkeys(sks) if sk in state.members]
+        return Change(deletes=present), len(present)
+
+    return update(db, key, type_, plan, sks)
+
+
 def replace(db: Database, key: bytes, type_: str, items: list[Item], head_set: Item | None = None,
             expire_at: int | None = None) -> None:
     """Make ``key`` a new collection of ``items`` (member items with ``sk``), whatever it held, under a

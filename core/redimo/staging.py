@@ -385,19 +385,13 @@ class Action:
     size: int
 
 
-class Staging:
-    """A gateway whose writes stay here (``staged``) until :meth:`actions` turns them into one
-    transaction. ``seen`` holds each item as DynamoDB first returned it (None: absent): each command
-    reads that state (see :meth:`read_many`), and the commit is conditioned on it."""
+class Wrapper:
+    """A stand-in for a :class:`Gateway` (the same table, client and usage counters) that changes
+    how some requests are served."""
 
     def __init__(self, gateway: Gateway) -> None:
         self.gateway = gateway
         self.table, self.client, self.consistent_reads = gateway.table, gateway.client, gateway.consistent_reads
-        self.seen: dict[Key, Item | None] = {}
-        self.staged: dict[Key, Item | None] = {}
-        self.fresh: set[Key] = set()  # written first by a BatchWriteItem put (a new generation's item)
-        self.direct: set[Key] = set()  # written by PutItem/UpdateItem/DeleteItem/TransactWriteItems
-        self.served: set[Key] = set()  # read by the current command (read again: from DynamoDB)
 
     @property
     def usage(self):
@@ -406,6 +400,20 @@ class Staging:
     @property
     def endpoint(self) -> str:
         return self.gateway.endpoint
+
+
+class Staging(Wrapper):
+    """A gateway whose writes stay here (``staged``) until :meth:`actions` turns them into one
+    transaction. ``seen`` holds each item as DynamoDB first returned it (None: absent): each command
+    reads that state (see :meth:`read_many`), and the commit is conditioned on it."""
+
+    def __init__(self, gateway: Gateway) -> None:
+        super().__init__(gateway)
+        self.seen: dict[Key, Item | None] = {}
+        self.staged: dict[Key, Item | None] = {}
+        self.fresh: set[Key] = set()  # written first by a BatchWriteItem put (a new generation's item)
+        self.direct: set[Key] = set()  # written by PutItem/UpdateItem/DeleteItem/TransactWriteItems
+        self.served: set[Key] = set()  # read by the current command (read again: from DynamoDB)
 
     def __getattr__(self, name: str) -> Any:
         """A gateway operation the staging does not overlay: refused, rather than run unstaged."""
@@ -633,7 +641,7 @@ class Staging:
 
 
 # -- the pipeline gateway ------------------------------------------------------------------------
-class Prefetched:
+class Prefetched(Wrapper):
     """A gateway that serves GetItem/BatchGetItem of the items read in advance (one BatchGetItem
     for a whole pipeline), once per command (a command reading an item again reads it anew), and
     replaces an item by what a write made of it (or forgets it, when the write does not tell). ``written`` is told of
@@ -641,8 +649,8 @@ class Prefetched:
 
     def __init__(self, gateway: Gateway, keys: Iterable[Key] = (),
                  written: Callable[[Key], None] = lambda key: None) -> None:
-        self.gateway, self.written = gateway, written
-        self.table, self.client, self.consistent_reads = gateway.table, gateway.client, gateway.consistent_reads
+        super().__init__(gateway)
+        self.written = written
         keys = list(dict.fromkeys(keys))
         found = {key_of(item): item for item in gateway.batch_get([key_item(key) for key in keys])} if keys else {}
         self.cache: dict[Key, Item | None] = {key: found.get(key) for key in keys}
@@ -650,14 +658,6 @@ class Prefetched:
 
     def next_command(self) -> None:
         self.served.clear()
-
-    @property
-    def usage(self):
-        return self.gateway.usage
-
-    @property
-    def endpoint(self) -> str:
-        return self.gateway.endpoint
 
     def __getattr__(self, name: str) -> Any:
         """Another gateway operation: passed on, and the cache dropped (it may write)."""

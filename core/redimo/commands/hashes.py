@@ -224,13 +224,7 @@ def hmget(db: Database, args: list[bytes]) -> list[bytes | None]:
 @command("hdel", -3)
 def hdel(db: Database, args: list[bytes]) -> int:
     """HDEL key field [field ...]. Cost: 1 BatchGetItem + 1 TransactWriteItems (none when no field exists)."""
-    sks = [member_sk(FIELD, field) for field in args[1:]]
-
-    def plan(state: State) -> tuple[Change, int]:
-        present = [sk for sk in dict.fromkeys(sks) if sk in state.members]
-        return Change(deletes=present), len(present)
-
-    return collection.update(db, args[0], "hash", plan, sks)
+    return collection.remove(db, args[0], "hash", FIELD, args[1:])
 
 
 @command("hlen", 2)

@@ -199,6 +199,14 @@ def read_head(db: Database, key: bytes) -> Item | None:
     return item
 
 
+def read_head_and_elements(db: Database, key: bytes, positions: list[int]) -> tuple[Item | None, dict[int, Item]]:
+    """The head and the elements at ``positions`` (guessed from the cached head), in one BatchGetItem."""
+    found = db.gateway.batch_get([db.head_key(key)] + [element_key(db, key, position) for position in positions])
+    item = next((found_item for found_item in found if found_item["sk"]["B"] == HEAD), None)
+    remember(db, key, item)
+    return item, {position_of(found_item): found_item for found_item in found if found_item["sk"]["B"] != HEAD}
+
+
 # -- push and pop ---------------------------------------------------------------------------------
 def push(db: Database, key: bytes, values: list[bytes], left: bool, only_existing: bool = False) -> int:
     """Push up to 99 values in one transaction (more: 99 a transaction, each atomic, the whole not).
@@ -270,10 +278,7 @@ def pop(db: Database, key: bytes, left: bool, count: int) -> list[bytes] | None:
             guess, _ = decode(db, known)
             guessed = end_positions(*bounds(guess), left, min(count, guess.size)) if guess else []
             guessed = guessed if len(guessed) <= STEP else []  # more: pop_many Queries them
-            found = db.gateway.batch_get([db.head_key(key)] + [element_key(db, key, p) for p in guessed])
-            item = next((found_item for found_item in found if found_item["sk"]["B"] == HEAD), None)
-            have = {position_of(found_item): found_item for found_item in found if found_item["sk"]["B"] != HEAD}
-            remember(db, key, item)
+            item, have = read_head_and_elements(db, key, guessed)
         head, _ = decode(db, item)
         if head is None:
             return None
@@ -474,15 +479,12 @@ def lindex(db: Database, args: list[bytes]) -> bytes | None:
             item = read_head(db, key)
         else:
             guess, _ = decode(db, known)
-            keys = [db.head_key(key)]
+            positions = []
             if guess:
                 l, r = bounds(guess)
                 position = l + index if index >= 0 else r + index
-                keys += [element_key(db, key, position)] if l <= position < r else []
-            found = db.gateway.batch_get(keys)
-            item = next((found_item for found_item in found if found_item["sk"]["B"] == HEAD), None)
-            have = {position_of(found_item): found_item for found_item in found if found_item["sk"]["B"] != HEAD}
-            remember(db, key, item)
+                positions = [position] if l <= position < r else []
+            item, have = read_head_and_elements(db, key, positions)
         head, _ = decode(db, item)
         if head is None:
             return None

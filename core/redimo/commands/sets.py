@@ -40,13 +40,7 @@ def sadd(db: Database, args: list[bytes]) -> int:
 def srem(db: Database, args: list[bytes]) -> int:
     """SREM key member [member ...]. Cost: 1 BatchGetItem + 1 TransactWriteItems (none when no member
     is there). Removing the last member deletes the key."""
-    sks = [member_sk(MEMBER, member) for member in args[1:]]
-
-    def plan(state: State) -> tuple[Change, int]:
-        present = [sk for sk in dict.fromkeys(sks) if sk in state.members]
-        return Change(deletes=present), len(present)
-
-    return collection.update(db, args[0], "set", plan, sks)
+    return collection.remove(db, args[0], "set", MEMBER, args[1:])
 
 
 @command("sismember", 3)

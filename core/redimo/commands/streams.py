@@ -1050,18 +1050,24 @@ def parse_entries_read(arg: bytes) -> int:
     return value
 
 
+def subcommand(args: list[bytes], arities: dict[bytes, int], container: str) -> bytes:
+    """The upper-cased subcommand of XGROUP/XINFO, its arity checked (Redis arity: with the container)."""
+    sub = c_string(args[0]).upper()
+    arity = arities.get(sub)
+    if arity is None:
+        raise ReplyError(f"ERR unknown subcommand '{text(args[0])[:128]}'. Try {container} HELP.")
+    if (arity >= 0 and len(args) + 1 != arity) or len(args) + 1 < -arity:
+        raise ReplyError(f"ERR wrong number of arguments for '{container.lower()}|{sub.decode().lower()}' command")
+    return sub
+
+
 @command("xgroup", -2)
 def xgroup(db: Database, args: list[bytes]) -> object:
     """XGROUP CREATE key group id|$ [MKSTREAM] [ENTRIESREAD n] | SETID key group id|$ [ENTRIESREAD n]
     | DESTROY key group | CREATECONSUMER key group consumer | DELCONSUMER key group consumer.
     Cost: 1 BatchGetItem (head, group, consumer) + 1 TransactWriteItems; DESTROY and DELCONSUMER
     add Queries of the group's consumers and pending entries and delete them (99 a transaction)."""
-    sub = c_string(args[0]).upper()
-    arity = XGROUP_ARITY.get(sub)
-    if arity is None:
-        raise ReplyError(f"ERR unknown subcommand '{text(args[0])[:128]}'. Try XGROUP HELP.")
-    if (arity >= 0 and len(args) + 1 != arity) or len(args) + 1 < -arity:
-        raise ReplyError(f"ERR wrong number of arguments for 'xgroup|{sub.decode().lower()}' command")
+    sub = subcommand(args, XGROUP_ARITY, "XGROUP")
     syntax = ReplyError(f"ERR unknown subcommand or wrong number of arguments for '{text(args[0])[:128]}'. "
                         "Try XGROUP HELP.")
     key, group = args[1], args[2]
@@ -1175,12 +1181,7 @@ def xinfo(db: Database, args: list[bytes]) -> list:
     each group's pending entries and consumers); GROUPS: 1 GetItem + a Query of the groups + 2 COUNT
     Queries a group (its consumers and pending entries); CONSUMERS: 1 BatchGetItem + Queries of the
     group's consumers and pending entries."""
-    sub = c_string(args[0]).upper()
-    arity = XINFO_ARITY.get(sub)
-    if arity is None:
-        raise ReplyError(f"ERR unknown subcommand '{text(args[0])[:128]}'. Try XINFO HELP.")
-    if (arity >= 0 and len(args) + 1 != arity) or len(args) + 1 < -arity:
-        raise ReplyError(f"ERR wrong number of arguments for 'xinfo|{sub.decode().lower()}' command")
+    sub = subcommand(args, XINFO_ARITY, "XINFO")
     if sub == b"CONSUMERS":
         state = collection.read(db, args[1], "stream", [group_sk(args[2])])
         if state.head is None:

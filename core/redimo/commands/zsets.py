@@ -507,13 +507,7 @@ def zincrby(db: Database, args: list[bytes]) -> bytes | None:
 def zrem(db: Database, args: list[bytes]) -> int:
     """ZREM key member [member ...]. Cost: 1 BatchGetItem + 1 TransactWriteItems (none when no member
     exists); the last member deletes the key."""
-    sks = [member_sk(MEMBER, member) for member in args[1:]]
-
-    def plan(state: State) -> tuple[Change, int]:
-        present = [sk for sk in dict.fromkeys(sks) if sk in state.members]
-        return Change(deletes=present), len(present)
-
-    return collection.update(db, args[0], "zset", plan, sks)
+    return collection.remove(db, args[0], "zset", MEMBER, args[1:])
 
 
 def remove(db: Database, key: bytes, select: Callable[[Head], list[Item]],
