@@ -12,10 +12,12 @@ from redis.backoff import NoBackoff
 from redis.retry import Retry
 
 from .engine import Engine, Session
-from .gateway import Gateway
+from .gateway import ConditionFailed, Gateway
 from .lock import Lock, Semaphore
 from .protocol import ReplyError
 from .storage import millis
+
+FINAL = "rf"  # the head attribute of a string written by set_state(final=True)
 
 
 class EngineConnection(redis.Connection):
@@ -113,6 +115,26 @@ class Redimo(redis.Redis):
         from .table import create_table
 
         return create_table(self.gateway, **options)
+
+    def set_state(self, name: str | bytes, value: str | bytes, px: int | None = None, final: bool = False) -> bool:
+        """SET for state records whose final value must outlive late updates (a Celery result whose
+        SUCCESS a redelivered task's STARTED must not replace). A value set with ``final=True`` is
+        kept, while it lives, against any later ``final=False`` write, which then changes nothing and
+        returns False. ``px`` is the expiry in milliseconds. Cost: 1 PutItem, conditional unless
+        ``final`` (a refused write is that 1 request too); a value over 350 KB adds its chunks'
+        BatchWriteItems."""
+        encoder = self.connection_pool.get_encoder()
+        key, data = encoder.encode(name), encoder.encode(value)
+        if px is not None and px <= 0:
+            raise redis.DataError("set_state: px must be positive")
+        db = self.engine.db
+        expire_at = db.clock() + px if px else None
+        try:
+            db.put_string(key, data, expire_at, None if final else f"attribute_not_exists({FINAL}) OR x <= :now",
+                          None if final else db.now(), marks={FINAL: {"BOOL": True}} if final else None)
+        except ConditionFailed:
+            return False
+        return True
 
     def lock(self, name: str | bytes, timeout: float | None = None, sleep: float = 0.1,  # type: ignore[override]
              blocking: bool = True, blocking_timeout: float | None = None, lock_class: Any = None,

@@ -26,6 +26,7 @@ from botocore.config import Config
 from botocore.exceptions import ClientError, ConnectionClosedError, ReadTimeoutError
 from botocore.exceptions import ConnectionError as BotocoreConnectionError
 from redis.exceptions import ConnectionError as RedisConnectionError
+from redis.exceptions import ResponseError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
 Item = dict[str, dict[str, Any]]  # a DynamoDB item in the low-level attribute-value format
@@ -151,6 +152,9 @@ class Gateway:
             response = getattr(self.client, operation)(**params)
         except ClientError as error:
             self._record(operation, error.response.get("ConsumedCapacity"))
+            if error.response.get("Error", {}).get("Code") == "ResourceNotFoundException":
+                raise ResponseError(f"DynamoDB table {self.table} does not exist at {self.endpoint}: "
+                                    f"create it with `redimo create-table {self.table}`") from error
             raise
         except (BotocoreConnectionError, ConnectionClosedError) as error:
             raise RedisConnectionError(f"Error connecting to DynamoDB at {self.endpoint}: {error}") from error

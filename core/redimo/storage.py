@@ -122,10 +122,11 @@ class Database:
         return {"x": {"N": str(expire_at)}, "tx": {"N": ttl_seconds(expire_at)}}
 
     # -- strings ----------------------------------------------------------------------------
-    def string_items(self, key: bytes, value: bytes, expire_at: int | None) -> tuple[Item, list[Item]]:
-        """The head item and chunk items that store a string value. The head's version ``w`` (random
-        bytes) is new on every write, for WATCH."""
-        head: Item = {**self.head_key(key), "t": {"S": "string"}, "w": {"B": os.urandom(8)},
+    def string_items(self, key: bytes, value: bytes, expire_at: int | None,
+                     marks: Item | None = None) -> tuple[Item, list[Item]]:
+        """The head item (with the extra attributes ``marks``) and chunk items that store a string
+        value. The head's version ``w`` (random bytes) is new on every write, for WATCH."""
+        head: Item = {**(marks or {}), **self.head_key(key), "t": {"S": "string"}, "w": {"B": os.urandom(8)},
                       **self.expiry_attributes(expire_at)}
         if len(value) > MAX_VALUE:
             raise ReplyError(f"ERR string exceeds maximum allowed size ({MAX_VALUE} bytes in Redimo)")
@@ -191,11 +192,11 @@ class Database:
                 time.sleep(0.01 * 2**same_head)
 
     def put_string(self, key: bytes, value: bytes, expire_at: int | None, condition: str | None = None,
-                   values: dict | None = None, read_old: bool = False) -> bytes | None:
-        """Write a string (chunks first, head last); with ``read_old``, returns the replaced live
-        value (read before its chunks are deleted). Raises ConditionFailed (after removing the
-        chunks it wrote) when ``condition`` fails."""
-        head, chunks = self.string_items(key, value, expire_at)
+                   values: dict | None = None, read_old: bool = False, marks: Item | None = None) -> bytes | None:
+        """Write a string (chunks first, head last; ``marks`` are extra head attributes); with
+        ``read_old``, returns the replaced live value (read before its chunks are deleted). Raises
+        ConditionFailed (after removing the chunks it wrote) when ``condition`` fails."""
+        head, chunks = self.string_items(key, value, expire_at, marks)
         if chunks:
             self.gateway.batch_write(puts=chunks)
         try:

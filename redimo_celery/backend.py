@@ -1,0 +1,319 @@
+"""``redimo://TABLE``: Celery's result backend on DynamoDB, through Redimo (docs/celery.md).
+
+A thin ``KeyValueStoreBackend`` over :class:`redimo.Redimo`, modelled on Celery's redis backend:
+results are strings (``celery-task-meta-<id>``), read strongly consistently, chunked past 350 KB
+and expiring exactly. What differs is below, each as cheap as DynamoDB allows:
+
+* a ready state (SUCCESS, FAILURE, REVOKED) is final: a late STARTED or RETRY is refused by the
+  write's own condition (:meth:`redimo.Redimo.set_state`), in the same single request;
+* chords are native: each header part records its result once (keyed by its index and task id)
+  in one MULTI/EXEC, and exactly one worker claims the callback;
+* joins are native: a group's ready results are announced on a stream, so a waiter reads one stream
+  per poll cycle instead of every pending result.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+import uuid
+from typing import Any, Iterator
+
+from celery import states
+from celery.backends.base import KeyValueStoreBackend, _create_chord_error_with_cause
+from celery.exceptions import BackendStoreError, ChordError, ImproperlyConfigured, TimeoutError
+from celery.result import GroupResult, ResultSet, allow_join_result
+from celery.canvas import maybe_signature
+from celery.utils.functional import _regen
+from celery.utils.log import get_logger
+from kombu.utils.encoding import bytes_to_str
+from redis.exceptions import ConnectionError as RedisConnectionError
+from redis.exceptions import ResponseError
+from redis.exceptions import TimeoutError as RedisTimeoutError
+
+from redimo import Redimo
+from redimo.storage import MAX_VALUE
+
+from .connection import ClientHolder, ConfigurationError, parse_url
+
+logger = get_logger(__name__)
+
+#: DynamoDB errors that botocore gave up retrying but that are safe to try again later.
+TRANSIENT_CODES = ("ProvisionedThroughputExceeded", "ThrottlingException", "RequestLimitExceeded",
+                   "InternalServerError", "ServiceUnavailable", "TransactionConflict")
+DONE = b"done"
+READ_BATCH = 1000  # stream entries read per XREAD while joining
+
+
+class RedimoBackend(KeyValueStoreBackend):
+    """The ``redimo://TABLE?namespace=...&endpoint_url=...&region=...`` result backend."""
+
+    supports_autoexpire = True
+    supports_native_join = True
+    supports_result_compression = True
+    supports_failure_expires = True
+    implements_incr = False
+
+    def __init__(self, url: str | None = None, **kwargs: Any) -> None:
+        super().__init__(expires_type=int, url=url, **kwargs)
+        conf = self.app.conf
+        failure_expires = conf.get("result_failure_expires")
+        self.failure_expires = (self.expires if failure_expires is None
+                                else self.prepare_expires(failure_expires, type=int))
+        self.url = url or conf.result_backend
+        if not isinstance(self.url, str):
+            raise ImproperlyConfigured("the redimo result backend needs a URL: redimo://TABLE")
+        try:
+            self.location, _ = parse_url(self.url, conf.get("result_backend_transport_options") or {},
+                                         setting_name="result_backend_transport_options")
+        except ConfigurationError as error:
+            raise ImproperlyConfigured(str(error)) from None
+        self._holder = ClientHolder(self.location)
+        self.connection_errors = (RedisConnectionError, RedisTimeoutError)
+
+    @property
+    def client(self) -> Redimo:
+        """This process's client (a forked child builds its own: no shared HTTP connections)."""
+        return self._holder.get()
+
+    def as_uri(self, include_password: bool = False) -> str:
+        return self.url
+
+    def __reduce__(self, args: tuple = (), kwargs: dict | None = None) -> Any:
+        return super().__reduce__(args, dict(kwargs or {}, url=self.url))
+
+    def exception_safe_to_retry(self, exc: Exception) -> bool:
+        """Connection losses, timeouts and DynamoDB's throttling or 5xx replies that outlasted the
+        gateway's own retries: every backend write is idempotent, so trying again is safe."""
+        if isinstance(exc, self.connection_errors):
+            return True
+        return isinstance(exc, ResponseError) and any(code in str(exc) for code in TRANSIENT_CODES)
+
+    # -- the key/value contract --------------------------------------------------------------
+    def get(self, key: bytes) -> bytes | None:
+        """1 GetItem, strongly consistent."""
+        return self.client.get(key)
+
+    def mget(self, keys: list[bytes]) -> list[bytes | None]:
+        """ceil(n/100) BatchGetItem."""
+        return self.client.mget(keys) if keys else []
+
+    def set(self, key: bytes, value: bytes | str, expires: int | None = None, final: bool = True) -> bool:
+        """1 PutItem; ``expires`` in seconds (None: ``result_expires``; 0: never)."""
+        if len(value) > MAX_VALUE:
+            raise BackendStoreError(f"value too large for the redimo backend ({MAX_VALUE} bytes at most)")
+        expires = self.expires if expires is None else expires
+        return self.client.set_state(key, value, px=int(expires * 1000) if expires else None, final=final)
+
+    def _set_with_state(self, key: bytes, value: bytes | str, state: str) -> bool:
+        expires = self.failure_expires if state == states.FAILURE else None
+        return self.set(key, value, expires, final=state in states.READY_STATES)
+
+    def delete(self, key: bytes) -> None:
+        self.client.delete(key)
+
+    def incr(self, key: bytes) -> int:
+        return self.client.incr(key)
+
+    def expire(self, key: bytes, value: int) -> Any:
+        return self.client.expire(key, value)
+
+    def _store_result(self, task_id: str, result: Any, state: str, traceback: str | None = None,
+                      request: Any = None, **kwargs: Any) -> Any:
+        """One conditional PutItem: a ready state replaces anything; an unready one is refused by
+        the write itself when a ready state is stored (no read first). A ready result of a group
+        member (outside a chord, whose part return does it) is then announced on the group's
+        stream."""
+        meta = self._get_result_meta(result=result, state=state, traceback=traceback, request=request)
+        meta["task_id"] = bytes_to_str(task_id)
+        try:
+            stored = self._set_with_state(self.get_key_for_task(task_id), self.encode(meta), state)
+        except BackendStoreError as error:
+            raise BackendStoreError(str(error), state=state, task_id=task_id) from error
+        group_id = getattr(request, "group", None)
+        if stored and group_id and state in states.READY_STATES and not getattr(request, "chord", None):
+            with self.client.pipeline(transaction=True) as pipe:
+                self._announce(pipe, group_id, task_id, state)
+                pipe.execute()
+        return result
+
+    # -- native joins ------------------------------------------------------------------------
+    def _done_stream(self, group_id: str) -> bytes:
+        return self.get_key_for_group(group_id, ".done")
+
+    def _announce(self, pipe: Any, group_id: str, task_id: str, state: str) -> None:
+        """Queue the XADD that tells a group's waiters ``task_id`` is ready, and the stream's expiry."""
+        stream = self._done_stream(group_id)
+        pipe.xadd(stream, {"id": task_id, "state": state})
+        expires = self._chord_result_expires or self.expires
+        if expires:
+            pipe.expire(stream, expires)
+
+    def iter_native(self, result: Any, timeout: float | None = None, interval: float = 0.5, no_ack: bool = True,
+                    on_message: Any = None, on_interval: Any = None) -> Iterator[tuple[str, Any]]:
+        """Yield ``(task_id, meta)`` as a group's results become ready: one MGET of what is pending,
+        then each poll cycle one XREAD of the group's completion stream (1 GetItem when nothing is
+        new) and an MGET of just the results it announced. An MGET of everything still pending runs
+        after 1, 2, 4 ... 32 quiet cycles too, for results that were never announced."""
+        group_id = getattr(result, "id", None)
+        if not group_id or not isinstance(result, GroupResult):
+            yield from super().iter_native(result, timeout, interval, no_ack, on_message, on_interval)
+            return
+        self._ensure_not_eager()
+        pending: set[str] = set()
+        for child in result.results:
+            if isinstance(child, ResultSet):
+                yield child.id, child.results
+            else:
+                pending.add(child.id)
+        interval = 0.5 if interval is None else interval
+        stream, cursor = self._done_stream(group_id), b"0-0"
+        deadline = None if timeout is None else time.monotonic() + timeout
+        quiet, next_full_check = 0, 0
+        check: set[str] = set(pending)
+        while pending:
+            for task_id, meta in self._ready(check & pending):
+                pending.discard(task_id)
+                if on_message is not None:
+                    on_message(meta)
+                yield task_id, meta
+            if not pending:
+                return
+            if deadline is not None and time.monotonic() >= deadline:
+                raise TimeoutError(f"Operation timed out ({timeout})")
+            if on_interval:
+                on_interval()
+            nap = interval if deadline is None else max(0.0, min(interval, deadline - time.monotonic()))
+            time.sleep(nap)
+            reply = self.client.xread({stream: cursor}, count=READ_BATCH)
+            announced = {bytes_to_str(fields[b"id"]) for _, entries in reply for _, fields in entries}
+            if reply:
+                cursor = reply[0][1][-1][0]
+            quiet = 0 if announced else quiet + 1
+            if quiet >= next_full_check:  # the safety net: 1, 2, 4, ... 32 quiet cycles apart
+                check, quiet, next_full_check = set(pending), 0, min(32, max(1, next_full_check * 2))
+            else:
+                check = announced
+
+    def _ready(self, task_ids: set[str]) -> Iterator[tuple[str, dict]]:
+        """The ready results among ``task_ids`` (served from the cache when known): ceil(n/100)
+        BatchGetItem."""
+        ids = []
+        for task_id in task_ids:
+            cached = self._cache.get(task_id)
+            if cached and cached["status"] in states.READY_STATES:
+                yield task_id, cached
+            else:
+                ids.append(task_id)
+        if ids:
+            found = self._mget_to_results(self.mget([self.get_key_for_task(i) for i in ids]), ids)
+            self._cache.update(found)
+            yield from found.items()
+
+    # -- native chords -----------------------------------------------------------------------
+    def add_to_chord(self, group_id: str, result: Any) -> None:
+        """A task added to a running chord's header (``Task.add_to_chord``): 1 UpdateItem."""
+        key = self.get_key_for_group(group_id, ".t")
+        with self.client.pipeline(transaction=True) as pipe:
+            pipe.incr(key)
+            if self.chord_expires:
+                pipe.expire(key, self.chord_expires)
+            pipe.execute()
+
+    def set_chord_size(self, group_id: str, chord_size: int) -> None:
+        """A new run of a chord: its size, and no claim or done mark from an earlier run."""
+        with self.client.pipeline(transaction=True) as pipe:
+            pipe.delete(self.get_key_for_group(group_id, ".c"))
+            pipe.set(self.get_key_for_group(group_id, ".s"), chord_size, ex=self.chord_expires or None)
+            pipe.execute()
+
+    def apply_chord(self, header_result_args: Any, body: Any, **kwargs: Any) -> None:
+        """Save the header only when it nests groups, as the redis backend does: the part return
+        then joins it to keep that structure."""
+        if not isinstance(header_result_args[1], _regen):
+            header_result = self.app.GroupResult(*header_result_args)
+            if any(isinstance(child, GroupResult) for child in header_result.results):
+                key = self.get_key_for_group(header_result.id)
+                self.client.set(key, self.encode({"result": header_result.as_tuple()}),
+                                ex=self.chord_expires or None)
+
+    def _unpack_chord_result(self, value: bytes) -> Any:
+        _, task_id, state, result = self.decode(value)
+        if state in states.EXCEPTION_STATES:
+            result = self.exception_to_python(result)
+        if state in states.PROPAGATE_STATES:
+            raise _create_chord_error_with_cause(message=f"Dependency {task_id} raised {result!r}",
+                                                 original_exc=result)
+        return result
+
+    def on_chord_part_return(self, request: Any, state: str, result: Any, propagate: Any = None,
+                             **kwargs: Any) -> None:
+        """Record a header part and announce it (1 MULTI/EXEC: a BatchGetItem and a
+        TransactWriteItems); the part that completes the chord claims the callback (1 conditional
+        PutItem) and sends it with the results in header order. A part that runs twice (redelivery)
+        counts once; a claim whose holder died is taken over by a later copy of a part once it
+        expires, as in Celery's redis backend."""
+        task_id, group_id, index = request.id, request.group, request.group_index
+        if not task_id or not group_id:
+            return
+        client = self.client
+        parts, diff, size, claim = (self.get_key_for_group(group_id, suffix) for suffix in (".j", ".t", ".s", ".c"))
+        encoded = self.encode([1, task_id, state, self.encode_result(result, state)])
+        field = f"{'inf' if index is None else int(index)}:{task_id}"
+        with client.pipeline(transaction=True) as pipe:
+            pipe.get(claim)
+            pipe.hsetnx(parts, field, encoded)
+            pipe.hlen(parts)
+            pipe.get(diff)
+            pipe.get(size)
+            if self.chord_expires:
+                pipe.expire(parts, self.chord_expires)
+            if state in states.READY_STATES:
+                self._announce(pipe, group_id, task_id, state)
+            marker, _, ready, added_later, header_size, *_ = pipe.execute()
+        if marker == DONE or header_size is None or ready != int(header_size) + int(added_later or 0):
+            return
+        callback = maybe_signature(request.chord, app=self.app)
+        join_timeout = self.app.conf.result_chord_join_timeout or 5.0
+        token = uuid.uuid4().hex
+        if not client.set(claim, token, nx=True, ex=max(5, math.ceil(join_timeout * 2)) + 60):
+            return
+        try:
+            results = self._chord_results(group_id, parts)
+        except ChordError as error:
+            logger.exception("Chord %r raised: %r", group_id, error)
+            client.delete(size)  # a later copy of a header part must not fail the chord again
+            return self.chord_error_from_stack(callback, error)
+        except Exception as error:  # the join failed: the chord fails with the reason, as on redis
+            logger.exception("Chord %r raised: %r", group_id, error)
+            client.delete(size)
+            return self.chord_error_from_stack(callback, ChordError(f"Join error: {error!r}"))
+        try:
+            self.app.amqp._retry_publish(callback.delay, results)
+        except Exception as error:  # publishing failed: the callback's result says why
+            logger.exception("Chord callback for %r raised: %r", group_id, error)
+            return self.chord_error_from_stack(callback, ChordError(f"Callback error: {error!r}"))
+        finally:
+            # The recorded parts stay until they expire, so that a late copy of a part finds its
+            # field there and writes nothing; without an expiry they go now.
+            with client.pipeline(transaction=True) as pipe:
+                pipe.delete(diff, size, *(() if self.chord_expires else (parts,)))
+                pipe.set(claim, DONE, ex=max(300, self.chord_expires or 0))
+                pipe.execute()
+
+    def _chord_results(self, group_id: str, parts: bytes) -> list:
+        """The header's results in header order: a saved nested header is joined, else the recorded
+        parts are read (1 GetItem + a Query) and sorted by their index."""
+        header = GroupResult.restore(group_id, app=self.app)
+        if header is not None:
+            header.on_ready()
+            join = header.join_native if header.supports_native_join else header.join
+            with allow_join_result():
+                return join(timeout=self.app.conf.result_chord_join_timeout, propagate=True)
+        recorded = self.client.hgetall(parts)
+
+        def order(field: bytes) -> tuple[float, bytes]:
+            index, _, _ = field.partition(b":")
+            return float(index), field
+
+        return [self._unpack_chord_result(recorded[field]) for field in sorted(recorded, key=order)]
