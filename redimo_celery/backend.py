@@ -34,7 +34,7 @@ from redis.exceptions import TimeoutError as RedisTimeoutError
 from redimo import Redimo
 from redimo.storage import MAX_VALUE
 
-from .connection import ClientHolder, ConfigurationError, parse_url
+from .connection import ConfigurationError, parse_url, shared_holder
 
 logger = get_logger(__name__)
 
@@ -68,7 +68,7 @@ class RedimoBackend(KeyValueStoreBackend):
                                          setting_name="result_backend_transport_options")
         except ConfigurationError as error:
             raise ImproperlyConfigured(str(error)) from None
-        self._holder = ClientHolder(self.location)
+        self._holder = shared_holder(self.location)
         self.connection_errors = (RedisConnectionError, RedisTimeoutError)
 
     @property

@@ -102,13 +102,17 @@ def app_client(app: Any) -> Redimo:
     raise ConfigurationError("the app's result_backend or broker_url must be a redimo:// URL")
 
 
-_clients: dict[Location, ClientHolder] = {}
-_clients_lock = threading.Lock()
+_holders: dict[Location, ClientHolder] = {}
+_holders_lock = threading.Lock()
+
+
+def shared_holder(location: Location) -> ClientHolder:
+    """The process-wide client holder of a location (a boto3 client is costly to build)."""
+    with _holders_lock:
+        return _holders.setdefault(location, ClientHolder(location))
 
 
 def _client_for(url: str, settings: dict[str, Any], setting_name: str) -> Redimo:
     query = dict(parse_qsl(urlsplit(url).query))  # the component that owns the URL checks its other options
     location, _ = parse_url(url, settings, extra={*settings, *query}, setting_name=setting_name)
-    with _clients_lock:
-        holder = _clients.setdefault(location, ClientHolder(location))
-    return holder.get()
+    return shared_holder(location).get()

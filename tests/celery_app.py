@@ -8,6 +8,8 @@ import time
 
 from celery import Celery
 
+import redimo_celery  # noqa: F401 - registers the redimo:// broker transport
+
 app = Celery("redimo_tests")
 app.conf.update(
     broker_url=os.environ.get("REDIMO_TEST_BROKER", "memory://"),
@@ -16,7 +18,14 @@ app.conf.update(
     task_acks_late=True,
     worker_prefetch_multiplier=1,
     broker_connection_retry_on_startup=True,
+    broker_transport_options={"visibility_timeout": float(os.environ.get("REDIMO_TEST_VISIBILITY", 3600))},
+    task_track_started=True,
+    redimo_beat_lock_timeout=float(os.environ.get("REDIMO_TEST_BEAT_LOCK", 3)),
+    beat_max_loop_interval=1,
 )
+if os.environ.get("REDIMO_TEST_BEAT_FILE"):
+    app.conf.beat_schedule = {"record-every-second": {
+        "task": "celery_app.record", "schedule": 1.0, "args": (os.environ["REDIMO_TEST_BEAT_FILE"], "beat")}}
 
 
 @app.task
@@ -45,6 +54,30 @@ def slow_add(x: int, y: int, seconds: float) -> int:
     return x + y
 
 
-@app.task(bind=True)
-def pid(self) -> int:  # noqa: ARG001 - bound to show it runs in a worker process
+@app.task
+def pid() -> int:
     return os.getpid()
+
+
+@app.task(bind=True, max_retries=3, default_retry_delay=0.1)
+def flaky(self, succeed_on: int) -> int:  # type: ignore[no-untyped-def]
+    """Fails until its ``succeed_on``-th attempt (1-based), then returns the attempt number."""
+    if self.request.retries + 1 < succeed_on:
+        raise self.retry(exc=RuntimeError("not yet"))
+    return self.request.retries + 1
+
+
+@app.task
+def sleep_then_record(seconds: float, path: str, tag: str) -> str:
+    """Sleeps, then appends ``tag`` to the file at ``path`` (the tests read which runs finished)."""
+    time.sleep(seconds)
+    with open(path, "a") as out:
+        out.write(tag + "\n")
+    return tag
+
+
+@app.task
+def record(path: str, tag: str) -> str:
+    with open(path, "a") as out:
+        out.write(f"{tag} {time.time()}\n")
+    return tag
