@@ -7,9 +7,9 @@ and expiring exactly. What differs is below, each as cheap as DynamoDB allows:
 * a ready state (SUCCESS, FAILURE, REVOKED) is final: a late STARTED or RETRY is refused by the
   write's own condition (:meth:`redimo.Redimo.set_state`), in the same single request;
 * chords are native: each header part records its result once (keyed by its index and task id)
-  in one MULTI/EXEC, and exactly one worker claims the callback;
-* joins are native: a group's ready results are announced on a stream, so a waiter reads one stream
-  per poll cycle instead of every pending result.
+  without a transaction, and exactly one worker claims the callback;
+* joins are native: a group's ready results are counted, so a waiter reads one counter per poll
+  cycle, and the pending results only when it moved.
 """
 
 from __future__ import annotations
@@ -42,7 +42,7 @@ logger = get_logger(__name__)
 TRANSIENT_CODES = ("ProvisionedThroughputExceeded", "ThrottlingException", "RequestLimitExceeded",
                    "InternalServerError", "ServiceUnavailable", "TransactionConflict")
 DONE = b"done"
-READ_BATCH = 1000  # stream entries read per XREAD while joining
+PLACEHOLDER = b"-"  # the field that makes a chord's record of parts exist before its first part
 
 
 class RedimoBackend(KeyValueStoreBackend):
@@ -132,29 +132,28 @@ class RedimoBackend(KeyValueStoreBackend):
             raise BackendStoreError(str(error), state=state, task_id=task_id) from error
         group_id = getattr(request, "group", None)
         if stored and group_id and state in states.READY_STATES and not getattr(request, "chord", None):
-            with self.client.pipeline(transaction=True) as pipe:
-                self._announce(pipe, group_id, task_id, state)
-                pipe.execute()
+            self._count_done(group_id)
         return result
 
     # -- native joins ------------------------------------------------------------------------
-    def _done_stream(self, group_id: str) -> bytes:
+    def _done_counter(self, group_id: str) -> bytes:
         return self.get_key_for_group(group_id, ".done")
 
-    def _announce(self, pipe: Any, group_id: str, task_id: str, state: str) -> None:
-        """Queue the XADD that tells a group's waiters ``task_id`` is ready, and the stream's expiry."""
-        stream = self._done_stream(group_id)
-        pipe.xadd(stream, {"id": task_id, "state": state})
+    def _count_done(self, group_id: str) -> None:
+        """Tell a group's waiters that one more of its results is ready: 1 UpdateItem (INCR; the
+        first also sets the counter's expiry, 1 more). A counter, not a stream: every writer of a
+        stream conditions on its one head, so concurrent members refuse each other's XADD."""
+        counter = self._done_counter(group_id)
         expires = self._chord_result_expires or self.expires
-        if expires:
-            pipe.expire(stream, expires)
+        if self.client.incr(counter) == 1 and expires:
+            self.client.expire(counter, expires)
 
     def iter_native(self, result: Any, timeout: float | None = None, interval: float = 0.5, no_ack: bool = True,
                     on_message: Any = None, on_interval: Any = None) -> Iterator[tuple[str, Any]]:
         """Yield ``(task_id, meta)`` as a group's results become ready: one MGET of what is pending,
-        then each poll cycle one XREAD of the group's completion stream (1 GetItem when nothing is
-        new) and an MGET of just the results it announced. An MGET of everything still pending runs
-        after 1, 2, 4 ... 32 quiet cycles too, for results that were never announced."""
+        then each poll cycle one GET of the group's completion counter (1 GetItem), and an MGET of
+        the pending results only when it moved. An MGET also runs after 1, 2, 4 ... 32 quiet
+        cycles, for results that were never counted (stored by hand, or by another backend)."""
         group_id = getattr(result, "id", None)
         if not group_id or not isinstance(result, GroupResult):
             yield from super().iter_native(result, timeout, interval, no_ack, on_message, on_interval)
@@ -167,39 +166,32 @@ class RedimoBackend(KeyValueStoreBackend):
             else:
                 pending.add(child.id)
         interval = 0.5 if interval is None else interval
-        stream, cursor = self._done_stream(group_id), b"0-0"
+        counter, seen = self._done_counter(group_id), self.client.get(self._done_counter(group_id))
         deadline = None if timeout is None else time.monotonic() + timeout
-        quiet, next_full_check = 0, 0
-        check: set[str] = set(pending)
+        quiet, next_check = 0, 1
         while pending:
-            for task_id, meta in self._ready(check & pending):
+            for task_id, meta in self._ready(pending):
                 pending.discard(task_id)
                 if on_message is not None:
                     on_message(meta)
                 yield task_id, meta
-            if not pending:
-                return
-            if deadline is not None and time.monotonic() >= deadline:
-                raise TimeoutError(f"Operation timed out ({timeout})")
-            if on_interval:
-                on_interval()
-            nap = interval if deadline is None else max(0.0, min(interval, deadline - time.monotonic()))
-            time.sleep(nap)
-            reply = self.client.xread({stream: cursor}, count=READ_BATCH)
-            announced = {bytes_to_str(fields[b"id"]) for _, entries in reply for _, fields in entries}
-            if reply:
-                cursor = reply[0][1][-1][0]
-            quiet = 0 if announced else quiet + 1
-            if quiet >= next_full_check:  # the safety net: 1, 2, 4, ... 32 quiet cycles apart
-                check, quiet, next_full_check = set(pending), 0, min(32, max(1, next_full_check * 2))
-            else:
-                check = announced
+            while pending:
+                if deadline is not None and time.monotonic() >= deadline:
+                    raise TimeoutError(f"Operation timed out ({timeout})")
+                if on_interval:
+                    on_interval()
+                time.sleep(interval if deadline is None else max(0.0, min(interval, deadline - time.monotonic())))
+                count, quiet = self.client.get(counter), quiet + 1
+                if count != seen or quiet >= next_check:  # moved, or the safety net is due
+                    next_check = 1 if count != seen else min(32, next_check * 2)
+                    seen, quiet = count, 0
+                    break
 
     def _ready(self, task_ids: set[str]) -> Iterator[tuple[str, dict]]:
         """The ready results among ``task_ids`` (served from the cache when known): ceil(n/100)
         BatchGetItem."""
         ids = []
-        for task_id in task_ids:
+        for task_id in list(task_ids):
             cached = self._cache.get(task_id)
             if cached and cached["status"] in states.READY_STATES:
                 yield task_id, cached
@@ -212,7 +204,7 @@ class RedimoBackend(KeyValueStoreBackend):
 
     # -- native chords -----------------------------------------------------------------------
     def add_to_chord(self, group_id: str, result: Any) -> None:
-        """A task added to a running chord's header (``Task.add_to_chord``): 1 UpdateItem."""
+        """A task added to a running chord's header (``Task.add_to_chord``): 1 MULTI/EXEC."""
         key = self.get_key_for_group(group_id, ".t")
         with self.client.pipeline(transaction=True) as pipe:
             pipe.incr(key)
@@ -221,10 +213,16 @@ class RedimoBackend(KeyValueStoreBackend):
             pipe.execute()
 
     def set_chord_size(self, group_id: str, chord_size: int) -> None:
-        """A new run of a chord: its size, and no claim or done mark from an earlier run."""
+        """A new run of a chord: its size, an empty record of parts (one placeholder field, so it
+        exists with its expiry before any part arrives), and no claim or done mark from an earlier
+        run. 1 MULTI/EXEC."""
+        parts = self.get_key_for_group(group_id, ".j")
         with self.client.pipeline(transaction=True) as pipe:
-            pipe.delete(self.get_key_for_group(group_id, ".c"))
+            pipe.delete(self.get_key_for_group(group_id, ".c"), parts)
             pipe.set(self.get_key_for_group(group_id, ".s"), chord_size, ex=self.chord_expires or None)
+            pipe.hset(parts, PLACEHOLDER, b"")
+            if self.chord_expires:
+                pipe.expire(parts, self.chord_expires)
             pipe.execute()
 
     def apply_chord(self, header_result_args: Any, body: Any, **kwargs: Any) -> None:
@@ -248,35 +246,36 @@ class RedimoBackend(KeyValueStoreBackend):
 
     def on_chord_part_return(self, request: Any, state: str, result: Any, propagate: Any = None,
                              **kwargs: Any) -> None:
-        """Record a header part and announce it (1 MULTI/EXEC: a BatchGetItem and a
-        TransactWriteItems); the part that completes the chord claims the callback (1 conditional
-        PutItem) and sends it with the results in header order. A part that runs twice (redelivery)
-        counts once; a claim whose holder died is taken over by a later copy of a part once it
-        expires, as in Celery's redis backend."""
+        """Record a header part once (HSETNX of the field ``index:task_id``: a redelivered copy
+        changes nothing) and read the chord's state; the part that finds every part recorded claims
+        the callback (SET NX) and sends it with the results in header order. Cost per part: 1
+        BatchGetItem + 1 TransactWriteItems (the HSETNX, which conditions only on the record's
+        generation, so parts on many workers do not refuse each other) + 1 BatchGetItem (count,
+        size, added parts, claim). The completing part adds 1 GetItem + a Query (the parts), 1
+        PutItem (the claim) and 1 MULTI/EXEC (closing). A claim whose holder died is taken over by
+        a later copy of a part once it expires, as in Celery's redis backend."""
         task_id, group_id, index = request.id, request.group, request.group_index
         if not task_id or not group_id:
             return
         client = self.client
-        parts, diff, size, claim = (self.get_key_for_group(group_id, suffix) for suffix in (".j", ".t", ".s", ".c"))
+        parts, added, size, claim = (self.get_key_for_group(group_id, suffix) for suffix in (".j", ".t", ".s", ".c"))
         encoded = self.encode([1, task_id, state, self.encode_result(result, state)])
-        field = f"{'inf' if index is None else int(index)}:{task_id}"
-        with client.pipeline(transaction=True) as pipe:
-            pipe.get(claim)
-            pipe.hsetnx(parts, field, encoded)
+        client.hsetnx(parts, f"{'inf' if index is None else int(index)}:{task_id}", encoded)
+        with client.pipeline(transaction=False) as pipe:
             pipe.hlen(parts)
-            pipe.get(diff)
             pipe.get(size)
-            if self.chord_expires:
-                pipe.expire(parts, self.chord_expires)
-            if state in states.READY_STATES:
-                self._announce(pipe, group_id, task_id, state)
-            marker, _, ready, added_later, header_size, *_ = pipe.execute()
-        if marker == DONE or header_size is None or ready != int(header_size) + int(added_later or 0):
+            pipe.get(added)
+            pipe.get(claim)
+            recorded, header_size, added_later, marker = pipe.execute()
+        if header_size is None:  # the chord is gone (expired, or never sized): its parts go too
+            if marker != DONE:
+                client.delete(parts)
+            return
+        if marker == DONE or recorded - 1 < int(header_size) + int(added_later or 0):
             return
         callback = maybe_signature(request.chord, app=self.app)
         join_timeout = self.app.conf.result_chord_join_timeout or 5.0
-        token = uuid.uuid4().hex
-        if not client.set(claim, token, nx=True, ex=max(5, math.ceil(join_timeout * 2)) + 60):
+        if not client.set(claim, uuid.uuid4().hex, nx=True, ex=max(5, math.ceil(join_timeout * 2)) + 60):
             return
         try:
             results = self._chord_results(group_id, parts)
@@ -297,7 +296,7 @@ class RedimoBackend(KeyValueStoreBackend):
             # The recorded parts stay until they expire, so that a late copy of a part finds its
             # field there and writes nothing; without an expiry they go now.
             with client.pipeline(transaction=True) as pipe:
-                pipe.delete(diff, size, *(() if self.chord_expires else (parts,)))
+                pipe.delete(added, size, *(() if self.chord_expires else (parts,)))
                 pipe.set(claim, DONE, ex=max(300, self.chord_expires or 0))
                 pipe.execute()
 
@@ -311,6 +310,7 @@ class RedimoBackend(KeyValueStoreBackend):
             with allow_join_result():
                 return join(timeout=self.app.conf.result_chord_join_timeout, propagate=True)
         recorded = self.client.hgetall(parts)
+        recorded.pop(PLACEHOLDER, None)
 
         def order(field: bytes) -> tuple[float, bytes]:
             index, _, _ = field.partition(b":")
