@@ -213,12 +213,13 @@ class RedimoBackend(KeyValueStoreBackend):
             pipe.execute()
 
     def set_chord_size(self, group_id: str, chord_size: int) -> None:
-        """A new run of a chord: its size, an empty record of parts (one placeholder field, so it
-        exists with its expiry before any part arrives), and no claim or done mark from an earlier
-        run. 1 MULTI/EXEC."""
+        """A new run of a chord: its size, a placeholder field in its record of parts (which gives
+        the record its expiry), and no claim or done mark from an earlier run. Celery calls this
+        just before sending the header's last task, so earlier parts may be recorded already.
+        1 MULTI/EXEC."""
         parts = self.get_key_for_group(group_id, ".j")
         with self.client.pipeline(transaction=True) as pipe:
-            pipe.delete(self.get_key_for_group(group_id, ".c"), parts)
+            pipe.delete(self.get_key_for_group(group_id, ".c"))
             pipe.set(self.get_key_for_group(group_id, ".s"), chord_size, ex=self.chord_expires or None)
             pipe.hset(parts, PLACEHOLDER, b"")
             if self.chord_expires:
@@ -267,9 +268,9 @@ class RedimoBackend(KeyValueStoreBackend):
             pipe.get(added)
             pipe.get(claim)
             recorded, header_size, added_later, marker = pipe.execute()
-        if header_size is None:  # the chord is gone (expired, or never sized): its parts go too
-            if marker != DONE:
-                client.delete(parts)
+        if header_size is None:  # not sized yet: the part that made the record gives it its expiry
+            if recorded == 1 and marker != DONE and self.chord_expires:
+                client.expire(parts, self.chord_expires)
             return
         if marker == DONE or recorded - 1 < int(header_size) + int(added_later or 0):
             return

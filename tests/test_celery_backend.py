@@ -252,11 +252,10 @@ def test_a_failing_chord_part_fails_the_callback(worker: Any) -> None:
 
 
 def test_a_redelivered_part_counts_once_and_one_callback_runs(backend: RedimoBackend, worker: Any) -> None:
-    """Parts recorded twice (as a redelivery does) and concurrently from threads: exactly one
-    callback, with each part's first result in header order."""
+    """Parts recorded before the chord is sized, twice (as a redelivery does) and concurrently from
+    threads: exactly one callback, with each part's first result in header order."""
     group_id, body = uuid.uuid4().hex, identity.s()
     sent: list = []
-    backend.set_chord_size(group_id, 6)
 
     def part(index: int, value: int) -> None:
         request = type("Request", (), {"id": f"part-{index}", "group": group_id, "group_index": index,
@@ -266,7 +265,8 @@ def test_a_redelivered_part_counts_once_and_one_callback_runs(backend: RedimoBac
     original = app.amqp._retry_publish
     app.amqp._retry_publish = lambda send, results: sent.append(results)
     try:
-        part(0, 100)
+        part(0, 100)  # before the size: Celery sizes a chord just before sending its last part
+        backend.set_chord_size(group_id, 6)
         part(0, 999)  # the same part again: not counted, and its first result kept
         threads = [threading.Thread(target=part, args=(index, index)) for index in range(1, 6)]
         threads += [threading.Thread(target=part, args=(index, -1)) for index in range(1, 6)]
