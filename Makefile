@@ -6,7 +6,7 @@ DYNAMODB_LOCAL_VERSION := 11.1.0
 DYNAMODB_LOCAL_DIR := .cache/dynamodb-local
 export REDIMO_DYNAMODB_LOCAL_DIR := $(abspath $(DYNAMODB_LOCAL_DIR))
 
-.PHONY: test demo bench deps system-packages clean
+.PHONY: test demo bench bench-celery deps system-packages clean
 
 test: deps
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
@@ -16,6 +16,10 @@ demo: deps
 
 bench: deps
 	$(BIN)/python benchmarks/run.py
+
+bench-celery: deps
+	$(BIN)/python benchmarks/celery/run.py
+	$(BIN)/python benchmarks/celery/broker.py
 
 deps: system-packages $(VENV)/.installed $(DYNAMODB_LOCAL_DIR)/DynamoDBLocal.jar
 
