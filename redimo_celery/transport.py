@@ -8,8 +8,9 @@
   priority 0 is served first.
 * Bindings live in the table (a hash per exchange), so direct, topic and fanout exchanges route
   across processes: remote control (``celery inspect``) and events work.
-* An idle consumer polls with one BatchGetItem of its streams' heads (XLEN), backing off from
-  ``min_polling_interval`` to ``polling_interval``; the streams with entries are then read.
+* An idle worker polls with one BatchGetItem of the heads (XLEN) of every stream its channels
+  consume, backing off from ``min_polling_interval`` to ``polling_interval``; only the streams
+  with entries are then read.
 * A message too large for a stream entry is stored as a (chunked) string beside it.
 
 ``import redimo_celery`` registers the ``redimo`` alias in kombu's transports.
@@ -22,7 +23,6 @@ import socket
 import threading
 import uuid
 from bisect import bisect
-from collections import deque
 from queue import Empty
 from time import monotonic, sleep
 from typing import Any
@@ -94,8 +94,7 @@ class Channel(virtual.Channel):
         self._grouped: set[str] = set()  # streams whose group this channel made sure of
         self._sizes: dict[str, int] | None = None  # XLEN of each stream at the last idle check
         self._next_claim: dict[str, float] = {}
-        self._claimed: deque = deque()  # (queue, stream, entry) claimed from dead consumers
-        self._lock = threading.Lock()
+        self._settling = threading.Lock()  # one ack at a time: threads acking at once refuse each other
 
     # -- queues and streams ------------------------------------------------------------------
     def _steps(self, queue: str) -> list[int]:
@@ -257,29 +256,17 @@ class Channel(virtual.Channel):
             self._put(queue, message, maxlen=self.fanout_maxlen)
 
     # -- consuming -----------------------------------------------------------------------------
-    def _poll(self, cycle: Any, callback: Any, timeout: float | None = None) -> Any:
-        """While idle, one BatchGetItem of every stream's XLEN first: nothing to read, no more."""
-        if not self._claimed and self._sizes is not None:
-            streams = [stream for queue in self._active_queues for stream in self._streams(queue)]
-            with self.client.pipeline(transaction=False) as pipe:
-                for stream in streams:
-                    pipe.xlen(stream)
-                self._sizes = dict(zip(streams, pipe.execute()))
-            if not any(self._sizes.values()):
-                raise Empty()
-        try:
-            delivered = cycle.get(callback)
-        except Empty:
-            self._sizes = {}
-            raise
-        self._sizes = None  # busy: read straight on next time
-        return delivered
+    def _streams_to_poll(self) -> list[str]:
+        """The streams this channel would read now (none while its prefetch limit is reached)."""
+        if not self._consumers or not self.qos.can_consume():
+            return []
+        return [stream for queue in self._active_queues for stream in self._streams(queue)]
 
     def _get(self, queue: str, timeout: float | None = None) -> dict:
         """The next message of a queue: one claimed from a dead consumer, else the highest band's
         next entry (XREADGROUP: 1 BatchGetItem + 1 Query + 1 TransactWriteItems)."""
         for stream in self._streams(queue):
-            if self._sizes and not self._sizes.get(stream):
+            if self._sizes is not None and not self._sizes.get(stream):
                 continue
             if stream not in self._grouped:
                 self._ensure_group(stream)
@@ -337,8 +324,10 @@ class Channel(virtual.Channel):
     def _settle_entry(self, stream: str, entry_id: bytes | str, large: bytes | str | None,
                       requeue: dict | None = None) -> None:
         """XACK + XDEL of an entry (and the DEL of its large body), with the XADD of a requeued
-        copy in the same MULTI/EXEC: 1 BatchGetItem + 1 TransactWriteItems."""
-        with self.client.pipeline(transaction=True) as pipe:
+        copy in the same MULTI/EXEC: 2 GetItem + 1 BatchGetItem + 1 TransactWriteItems. The
+        channel's acks go one at a time (a worker's threads ack on one channel): concurrent ones
+        on a stream would refuse each other's transaction."""
+        with self._settling, self.client.pipeline(transaction=True) as pipe:
             if requeue is not None:
                 fields, new_large = self._fields(requeue)
                 if new_large:
@@ -367,15 +356,15 @@ class Channel(virtual.Channel):
             super()._restore(message)
 
     def close(self) -> None:
-        """Requeue what is unacked, drop auto-delete queues, and leave the groups."""
+        """Drop auto-delete queues, requeue what is unacked, and leave the groups."""
         if self.closed:
             return
-        super().close()
         for queue in list(self.auto_delete_queues):
             try:
                 self.queue_delete(queue)
             except Exception:  # closing must not fail on a store that is gone
                 virtual.base.logger.warning("Could not delete auto-delete queue %s", queue, exc_info=True)
+        super().close()
         for stream in self._grouped:
             try:
                 self.client.xgroup_delconsumer(stream, GROUP, self.consumer)
@@ -412,6 +401,7 @@ class Transport(virtual.Transport):
         self.polling_interval = float(self.polling_interval)
         self.holder = shared_holder(self.location)
         self._idle_wait = self.min_polling_interval
+        self._idle_since: float | None = None  # when the last round that found nothing ended
 
     def driver_version(self) -> str:
         return redimo.__version__
@@ -424,22 +414,47 @@ class Transport(virtual.Transport):
         self.holder.get().exists("_kombu.connect")
         return super().establish_connection()
 
+    def _has_work(self) -> bool:
+        """While idle: one BatchGetItem of the lengths of every stream that any channel would read
+        (each channel then reads only its streams with entries). False when all are empty."""
+        polled = [(channel, channel._streams_to_poll()) for channel in self.channels]
+        streams = list(dict.fromkeys(stream for _, names in polled for stream in names))
+        if not streams:
+            return False
+        with self.holder.get().pipeline(transaction=False) as pipe:
+            for stream in streams:
+                pipe.xlen(stream)
+            sizes = dict(zip(streams, pipe.execute()))
+        for channel, names in polled:
+            channel._sizes = {name: sizes[name] for name in names}
+        return any(sizes.values())
+
     def drain_events(self, connection: Any, timeout: float | None = None) -> None:
-        """Poll the channels; an empty round waits ``min_polling_interval``, doubling each empty
-        round up to ``polling_interval``, and a delivery resets the wait."""
+        """Poll the channels. After a round that found nothing, the next waits
+        ``min_polling_interval``, doubling up to ``polling_interval`` (across calls too), and
+        starts with one length check of every stream; a delivery resets both."""
         start = monotonic()
         while True:
+            if self._idle_since is not None:  # keep to the wait, even when called again at once
+                left = self._idle_wait - (monotonic() - self._idle_since)
+                if timeout is not None:
+                    left = min(left, timeout - (monotonic() - start))
+                if left > 0:
+                    sleep(left)
             try:
+                if self._idle_since is not None and not self._has_work():
+                    raise Empty()
                 self.cycle.get(self._deliver, timeout=timeout)
             except Empty:
-                elapsed = monotonic() - start
-                if timeout is not None and elapsed >= timeout:
+                if self._idle_since is not None:
+                    self._idle_wait = min(self.polling_interval, self._idle_wait * 2)
+                self._idle_since = monotonic()
+                if timeout is not None and monotonic() - start >= timeout:
                     raise socket.timeout() from None
-                wait = self._idle_wait if timeout is None else min(self._idle_wait, timeout - elapsed)
-                sleep(max(0.0, wait))
-                self._idle_wait = min(self.polling_interval, self._idle_wait * 2)
             else:
-                self._idle_wait = self.min_polling_interval
+                self._idle_wait, self._idle_since = self.min_polling_interval, None
+                for channel in self.channels:
+                    channel._sizes = None  # busy: read straight on next time
                 return
 
 

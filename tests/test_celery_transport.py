@@ -168,6 +168,19 @@ def test_an_idle_consumer_polls_one_request_at_a_time_backing_off(connection: Co
     assert polls <= elapsed / 0.1 + 8, f"{polls} polls in {elapsed:.1f} s: backs off to polling_interval"
 
 
+def test_closing_a_channel_deletes_its_auto_delete_queues(broker: str) -> None:
+    exchange = Exchange("control", "fanout")
+    with Connection(broker) as conn:
+        channel = conn.channel()
+        Queue("worker-1.pidbox", exchange, auto_delete=True)(channel).declare()
+        Producer(channel, exchange).publish({"ping": 1})
+        client = channel.client
+        assert client.xlen("worker-1.pidbox") == 1
+        channel.close()
+        assert client.exists("worker-1.pidbox") == 0
+        assert client.hlen("_kombu.binding.control") == 0, "its binding goes too"
+
+
 def test_a_missing_table_names_the_create_table_command(dynamodb_local_endpoint: str) -> None:
     with Connection(f"redimo://no-such-table?endpoint_url={dynamodb_local_endpoint}") as conn:
         with pytest.raises(ResponseError, match="redimo create-table no-such-table"):
