@@ -135,6 +135,22 @@ class RedimoBackend(KeyValueStoreBackend):
             self._count_done(group_id)
         return result
 
+    def wait_for_pending(self, result: Any, timeout: float | None = None, interval: float = 0.5,
+                         no_ack: bool = True, on_message: Any = None, on_interval: Any = None,
+                         callback: Any = None, propagate: bool = True) -> Any:
+        """As the sync backends', but a failed result first lets ``on_interval`` (Celery's check of
+        the result's parents) raise a parent's error, as Celery's redis backend does: a chord whose
+        header failed raises the header's exception, not the callback's ChordError."""
+        self._ensure_not_eager()
+        if on_message is not None:
+            raise ImproperlyConfigured("Backend does not support on_message callback")
+        meta = self.wait_for(result.id, timeout=timeout, interval=interval, on_interval=on_interval, no_ack=no_ack)
+        if meta:
+            result._maybe_set_cache(meta)
+            if propagate and on_interval is not None and meta["status"] in states.PROPAGATE_STATES:
+                on_interval()
+            return result.maybe_throw(propagate=propagate, callback=callback)
+
     # -- native joins ------------------------------------------------------------------------
     def _done_counter(self, group_id: str) -> bytes:
         return self.get_key_for_group(group_id, ".done")
