@@ -18,6 +18,7 @@ bench: deps
 	$(BIN)/python benchmarks/run.py
 
 bench-celery: deps
+	$(BIN)/python -m pip install --quiet 'sqlalchemy>=2.0'  # kombu's SQLAlchemy transport, compared in broker.py
 	$(BIN)/python benchmarks/celery/run.py
 	$(BIN)/python benchmarks/celery/broker.py
 

@@ -1,181 +1,213 @@
-"""A scripted tour of Redimo on DynamoDB Local: the core client (strings, collections, transactions,
-locks), then the Django cache backend and sessions.
-Each step prints what it does, the reply, and what it cost in DynamoDB requests and capacity.
+"""`make demo`: the example site (example_project/) on DynamoDB Local, with a Celery worker and beat.
 
-    make demo
+Starts DynamoDB Local (in memory), creates the table, the SQLite auth tables and the user demo/demo,
+then a Celery worker, celery beat and Django's server, each in a process group of its own, and
+prints the URL. Ctrl-C (or SIGTERM) stops them all. The port is 8000, or $DEMO_PORT; the logs and
+the SQLite file are in .cache/demo/ (or $REDIMO_DEMO_DIR).
 """
 
 from __future__ import annotations
 
 import os
+import signal
+import socket
+import subprocess
+import sys
 import time
+import urllib.request
 from contextlib import contextmanager
-from typing import Any, Iterator
+from pathlib import Path
+from typing import Callable, Iterator, NoReturn
 
-from redimo import Redimo
-from redimo.local import dynamodb_local
+HERE = Path(__file__).resolve().parent
+REPO = HERE.parent
+STOP_SECONDS = 10.0
 
-TABLE = "redimo-demo"
+
+class Stop(Exception):
+    """A signal asked the demo to stop."""
+
+
+def port_is_free(port: int) -> bool:
+    """Whether the server could listen on 127.0.0.1:port (TIME_WAIT from an earlier run does not count)."""
+    with socket.socket() as probe:
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            probe.bind(("127.0.0.1", port))
+        except OSError:
+            return False
+    return True
+
+
+class Processes:
+    """The demo's children, each in a process group of its own, which is stopped as a whole."""
+
+    def __init__(self, env: dict[str, str], logs: Path) -> None:
+        self.env, self.logs = env, logs
+        self.running: dict[str, subprocess.Popen] = {}
+
+    def start(self, name: str, *argv: str, cwd: Path = HERE) -> subprocess.Popen:
+        with open(self.logs / f"{name}.log", "ab") as log:
+            process = subprocess.Popen(argv, cwd=cwd, env=self.env, stdin=subprocess.DEVNULL, stdout=log,
+                                       stderr=subprocess.STDOUT, start_new_session=True)
+        self.running[name] = process
+        return process
+
+    def run(self, name: str, *argv: str) -> None:
+        """Run a set-up step to its end; its output goes to the log, shown if it fails."""
+        if self.start(name, *argv).wait() != 0:
+            raise SystemExit(f"{name} failed:\n{self.tail(name)}")
+        del self.running[name]
+
+    def ready(self, name: str) -> None:
+        """Raises until a Celery process has logged that it is ready."""
+        if " ready." not in (self.logs / f"{name}.log").read_text(errors="replace"):
+            raise LookupError(f"{name} is not ready")
+
+    def tail(self, name: str, lines: int = 25) -> str:
+        return "\n".join((self.logs / f"{name}.log").read_text(errors="replace").splitlines()[-lines:])
+
+    def exited(self) -> str | None:
+        return next((name for name, process in self.running.items() if process.poll() is not None), None)
+
+    def stop(self, names: list[str] | None = None) -> None:
+        """SIGTERM to each (a worker then stops its own pool), and SIGKILL to its process group when it
+        has exited or after STOP_SECONDS, so that nothing it started is left."""
+        chosen = {name: self.running.pop(name) for name in (list(self.running) if names is None else names)
+                  if name in self.running}
+        for process in chosen.values():
+            if process.poll() is None:
+                process.terminate()
+        deadline = time.monotonic() + STOP_SECONDS
+        for process in chosen.values():
+            try:
+                process.wait(max(0.0, deadline - time.monotonic()))
+            except subprocess.TimeoutExpired:
+                pass
+            _signal_group(process.pid, signal.SIGKILL)  # the leader's own children (the worker's pool) too
+            process.wait()
+
+
+def _signal_group(group: int, signum: int) -> None:
+    try:
+        os.killpg(group, signum)
+    except ProcessLookupError:
+        pass
 
 
 @contextmanager
-def step(client: Redimo, description: str) -> Iterator[list]:
-    """Print one step: its description, reply and cost."""
-    box: list = []
-    before = client.gateway.usage.snapshot()
-    started = time.perf_counter()
-    yield box
-    elapsed = (time.perf_counter() - started) * 1000
-    spent = client.gateway.usage - before
-    calls = ", ".join(f"{count} {name}" for name, count in sorted(spent.requests.items())) or "no request"
-    reply = box[0] if box else None
-    print(f"  {description:<46} -> {reply!r:<28} {calls}; RCU {spent.read_units:g}, WCU {spent.write_units:g}; "
-          f"{elapsed:.1f} ms")
+def dynamodb_local(processes: Processes) -> Iterator[str]:
+    """DynamoDB Local in memory on a free port, in its own process group, like redimo.local's (a
+    Ctrl-C in the terminal then reaches only this launcher, which stops Java last)."""
+    from redimo.gateway import make_client
+    from redimo.local import free_port, installed_directory
+
+    try:
+        directory = installed_directory()
+    except FileNotFoundError as missing:
+        raise SystemExit(str(missing)) from None
+    port = free_port()
+    processes.start("dynamodb", "java", f"-Djava.library.path={directory / 'DynamoDBLocal_lib'}", "-jar",
+                    str(directory / "DynamoDBLocal.jar"), "-inMemory", "-disableTelemetry", "-port", str(port),
+                    cwd=processes.logs)
+    endpoint = f"http://127.0.0.1:{port}"
+    client = make_client(endpoint_url=endpoint, max_attempts=1, connect_timeout=1)
+    try:
+        wait_for(client.list_tables, processes, "dynamodb", "DynamoDB Local")
+        yield endpoint
+    finally:
+        processes.stop(["dynamodb"])
 
 
-def tour_core(r: Redimo) -> None:
-    print("\n== redimo.Redimo: redis-py's API on DynamoDB ==")
-    commands: list[tuple[str, Any]] = [
-        ("SET greeting hello EX 3600", lambda: r.set("greeting", "hello", ex=3600)),
-        ("GET greeting", lambda: r.get("greeting")),
-        ("TTL greeting", lambda: r.ttl("greeting")),
-        ("INCR visits (atomic UpdateItem)", lambda: r.incr("visits")),
-        ("INCRBY visits 41", lambda: r.incrby("visits", 41)),
-        ("SET lock token NX PX 30000", lambda: r.set("lock", "token", nx=True, px=30000)),
-        ("SET lock other NX (refused)", lambda: r.set("lock", "other", nx=True)),
-        ("MSET a 1 b 2 c 3 (one transaction)", lambda: r.mset({"a": 1, "b": 2, "c": 3})),
-        ("MGET a b c missing (one batch)", lambda: r.mget("a", "b", "c", "missing")),
-        ("APPEND greeting ', world'", lambda: r.append("greeting", ", world")),
-        ("SET big <1 MB> (chunked)", lambda: r.set("big", b"x" * 1_000_000)),
-        ("STRLEN big", lambda: r.strlen("big")),
-        ("KEYS *", lambda: sorted(r.keys("*"))),
-        ("DEL a b c big", lambda: r.delete("a", "b", "c", "big")),
-        ("PEXPIRE greeting 1", lambda: r.pexpire("greeting", 1)),
-    ]
-    for description, call in commands:
-        with step(r, description) as box:
-            box.append(call())
-    time.sleep(0.01)
-    with step(r, "GET greeting (expired: hidden on read)") as box:
-        box.append(r.get("greeting"))
-
-    print("\n== Locks with fencing tokens, and a semaphore ==")
-    first, second = r.lock("report", timeout=30), r.lock("report", timeout=30)
-    with step(r, "lock('report').acquire() -> fencing token") as box:
-        box.append(first.acquire() and first.fencing_token)
-    with step(r, "a second holder tries (non-blocking)") as box:
-        box.append(second.acquire(blocking=False))
-    with step(r, "first.release()") as box:
-        box.append(first.release())
-    with step(r, "second.acquire() -> a larger fencing token") as box:
-        box.append(second.acquire() and second.fencing_token)
-    slots = [r.semaphore("workers", limit=2, timeout=60) for _ in range(3)]
-    for number, slot in enumerate(slots, 1):
-        with step(r, f"semaphore('workers', limit=2): holder {number}") as box:
-            box.append(slot.acquire(blocking=False))
+def wait_for(ready: Callable[[], object], processes: Processes, name: str, what: str, seconds: float = 60) -> None:
+    """Call ``ready`` until it returns without raising; the process ``name`` must keep running."""
+    deadline = time.monotonic() + seconds
+    while True:
+        try:
+            ready()
+            return
+        except Exception:
+            if processes.running[name].poll() is not None or time.monotonic() > deadline:
+                raise SystemExit(f"{what} did not start; {name}.log ends with:\n{processes.tail(name)}") from None
+            time.sleep(0.2)
 
 
-def tour_collections(r: Redimo) -> None:
-    print("\n== Collections: an activity feed, a leaderboard, a job queue, a stream with a consumer group ==")
-    commands: list[tuple[str, Any]] = [
-        ("HSET user:1 name Ada lang en", lambda: r.hset("user:1", mapping={"name": "Ada", "lang": "en"})),
-        ("HGET user:1 name (head + field)", lambda: r.hget("user:1", "name")),
-        ("HINCRBY user:1 logins 1", lambda: r.hincrby("user:1", "logins", 1)),
-        ("HLEN user:1 (kept count)", lambda: r.hlen("user:1")),
-        ("SADD tags:1 python aws redis", lambda: r.sadd("tags:1", "python", "aws", "redis")),
-        ("SISMEMBER tags:1 aws", lambda: r.sismember("tags:1", "aws")),
-        ("ZADD board ada 42 bob 17 cy 42", lambda: r.zadd("board", {"ada": 42, "bob": 17, "cy": 42})),
-        ("ZINCRBY board 5 bob", lambda: r.zincrby("board", 5, "bob")),
-        ("ZREVRANGE board 0 1 WITHSCORES", lambda: r.zrevrange("board", 0, 1, withscores=True)),
-        ("ZRANK board cy (ties by member)", lambda: r.zrank("board", "cy")),
-        ("RPUSH jobs a b c", lambda: r.rpush("jobs", "a", "b", "c")),
-        ("LPOP jobs", lambda: r.lpop("jobs")),
-        ("LRANGE jobs 0 -1 (the slice only)", lambda: r.lrange("jobs", 0, -1)),
-        ("XADD events * type signup", lambda: r.xadd("events", {"type": "signup"}) is not None),
-        ("XGROUP CREATE events mailers 0", lambda: r.xgroup_create("events", "mailers", id="0")),
-        ("XREADGROUP mailers m1 > (exactly once)", lambda: len(r.xreadgroup("mailers", "m1", {"events": ">"})[0][1])),
-        ("GEOADD places Palermo Catania", lambda: r.geoadd("places", [13.361389, 38.115556, "Palermo",
-                                                                       15.087269, 37.502669, "Catania"])),
-        ("GEOSEARCH places 15 37 200 km", lambda: r.geosearch("places", longitude=15, latitude=37, radius=200,
-                                                              unit="km")),
-        ("PFADD visitors a b c a", lambda: r.pfadd("visitors", "a", "b", "c", "a")),
-        ("PFCOUNT visitors", lambda: r.pfcount("visitors")),
-        ("EXPIRE board 60 (one request, any size)", lambda: r.expire("board", 60)),
-        ("TYPE events", lambda: r.type("events")),
-    ]
-    for description, call in commands:
-        with step(r, description) as box:
-            box.append(call())
-    with step(r, "MULTI INCR a INCR b EXEC (one transaction)") as box:
-        with r.pipeline() as pipe:
-            box.append(pipe.incr("a").incr("b").execute())
-    with step(r, "DEL user:1 tags:1 board jobs events") as box:
-        box.append(r.delete("user:1", "tags:1", "board", "jobs", "events"))
+def _raise_stop(signum: int, _frame: object) -> NoReturn:
+    raise Stop(signal.Signals(signum).name)
 
 
-def tour_cache(endpoint: str) -> None:
-    import django
-    from django.conf import settings
-
-    settings.configure(SECRET_KEY="redimo-demo", INSTALLED_APPS=["django.contrib.sessions", "redimo_django"],
-                       SESSION_ENGINE="redimo_django.sessions", CACHES={"default": {
-        "BACKEND": "redimo_django.cache.RedimoCache",
-        "LOCATION": TABLE,
-        "OPTIONS": {"ENDPOINT_URL": endpoint, "NAMESPACE": "demo-cache"},
-    }})
-    django.setup()
-    from django.core.cache import cache
-
-    client = cache.get_client()
-    print("\n== Django cache: CACHES = {'default': {'BACKEND': 'redimo_django.cache.RedimoCache', ...}} ==")
-    calls: list[tuple[str, Any]] = [
-        ("cache.set('user:1', {'name': 'Ada'}, 300)", lambda: cache.set("user:1", {"name": "Ada"}, 300)),
-        ("cache.get('user:1')", lambda: cache.get("user:1")),
-        ("cache.add('user:1', 'other')", lambda: cache.add("user:1", "other")),
-        ("cache.set('hits', 0)", lambda: cache.set("hits", 0)),
-        ("cache.incr('hits', 5)", lambda: cache.incr("hits", 5)),
-        ("cache.touch('user:1', 600)", lambda: cache.touch("user:1", 600)),
-        ("cache.set_many(50 keys)", lambda: cache.set_many({f"k{i}": i for i in range(50)})),
-        ("cache.get_many(50 keys)", lambda: len(cache.get_many([f"k{i}" for i in range(50)]))),
-        ("cache.get_or_set('answer', 42)", lambda: cache.get_or_set("answer", 42)),
-        ("cache.delete('user:1')", lambda: cache.delete("user:1")),
-        ("cache.clear() (this cache's namespace only)", lambda: cache.clear()),
-    ]
-    for description, call in calls:
-        with step(client, description) as box:
-            box.append(call())
-
-    from redimo_django.sessions import SessionStore
-
-    print("\n== Django sessions: SESSION_ENGINE = 'redimo_django.sessions' (namespace django-sessions) ==")
-    sessions = SessionStore.get_client()
-    session = SessionStore()
-    session["_auth_user_id"] = "1"
-    session["cart"] = ["book"]
-    with step(sessions, "session.save() (new; bound to user 1)") as box:
-        box.append(session.save())
-    with step(sessions, "SessionStore(key).load()") as box:
-        box.append(SessionStore(session.session_key).load().get("cart"))
-    with step(sessions, "SessionStore.user_sessions(1)") as box:
-        box.append(len(SessionStore.user_sessions("1")))
-    with step(sessions, "SessionStore.end_user_sessions(1)") as box:
-        box.append(SessionStore.end_user_sessions("1"))
+def main() -> int:
+    try:
+        port = int(os.environ.get("DEMO_PORT") or 8000)
+    except ValueError:
+        print(f"DEMO_PORT must be a port number, not {os.environ['DEMO_PORT']!r}", file=sys.stderr)
+        return 2
+    if not port_is_free(port):
+        print(f"Port {port} is already in use on 127.0.0.1. Stop what uses it, or choose another port:\n"
+              f"    DEMO_PORT={port + 1} make demo", file=sys.stderr)
+        return 2
+    env = dict(os.environ)
+    for name, value in {"AWS_ACCESS_KEY_ID": "local", "AWS_SECRET_ACCESS_KEY": "local", "AWS_REGION": "us-east-1",
+                        "AWS_DEFAULT_REGION": "us-east-1",
+                        "REDIMO_DYNAMODB_LOCAL_DIR": str(REPO / ".cache" / "dynamodb-local"),
+                        "REDIMO_DEMO_DIR": str(REPO / ".cache" / "demo")}.items():
+        env[name] = env.get(name) or value
+    env.pop("AWS_ENDPOINT_URL_DYNAMODB", None)
+    os.environ.update(env)  # for this process's DynamoDB Local client
+    state = Path(env["REDIMO_DEMO_DIR"])
+    state.mkdir(parents=True, exist_ok=True)
+    for log in state.glob("*.log"):
+        log.unlink()
+    processes = Processes(env, state)
+    for signum in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
+        signal.signal(signum, _raise_stop)
+    try:
+        print("Starting DynamoDB Local ...", flush=True)
+        with dynamodb_local(processes) as endpoint:
+            try:
+                return serve(processes, env, endpoint, port)
+            finally:
+                stop_all(processes, keep="dynamodb")  # everything that uses DynamoDB Local goes first
+    except Stop as stop:
+        print(f"\n{stop}: stopping ...", flush=True)
+        return 0
+    finally:
+        stop_all(processes)
+        print("Stopped: no demo process is left.", flush=True)
 
 
-def main() -> None:
-    for name, value in {"AWS_ACCESS_KEY_ID": "local", "AWS_SECRET_ACCESS_KEY": "local",
-                        "AWS_REGION": "us-east-1"}.items():
-        os.environ.setdefault(name, value)
-    print("Starting DynamoDB Local ...", flush=True)
-    with dynamodb_local() as endpoint:
-        print(f"DynamoDB Local is at {endpoint}; creating table {TABLE} (on-demand, TTL on) ...")
-        r = Redimo(table=TABLE, namespace="demo", endpoint_url=endpoint)
-        r.create_table()
-        tour_core(r)
-        tour_collections(r)
-        tour_cache(endpoint)
-    print("\nDone: DynamoDB Local stopped.")
+def serve(processes: Processes, env: dict[str, str], endpoint: str, port: int) -> int:
+    """Set up, start the worker, beat and the server, and wait; 1 if one of them stops by itself."""
+    env.update(REDIMO_DEMO_ENDPOINT=endpoint, PYTHONUNBUFFERED="1", DJANGO_SETTINGS_MODULE="redimo_site.settings",
+               PYTHONPATH=os.pathsep.join(filter(None, [str(HERE), env.get("PYTHONPATH")])))
+    table = env.setdefault("REDIMO_DEMO_TABLE", "redimo-demo")
+    print(f"DynamoDB Local is at {endpoint}. Creating table {table}, the auth tables and user demo ...", flush=True)
+    python, url = sys.executable, f"http://127.0.0.1:{port}/"
+    processes.run("setup", python, "manage.py", "setup_demo")
+    print("Starting the Celery worker, celery beat and Django ...", flush=True)
+    processes.start("worker", python, "-m", "celery", "-A", "redimo_site", "worker", "--pool", "prefork",
+                    "--concurrency", "4", "--loglevel", "INFO", "--hostname", "demo@%h")
+    processes.start("beat", python, "-m", "celery", "-A", "redimo_site", "beat", "--loglevel", "INFO",
+                    "--scheduler", "redimo_celery.beat:RedimoScheduler")
+    processes.start("web", python, "manage.py", "runserver", f"127.0.0.1:{port}", "--noreload")
+    page = f"{url}accounts/login/"
+    wait_for(lambda: urllib.request.urlopen(page, timeout=2).close(), processes, "web", "Django's server")
+    wait_for(lambda: processes.ready("worker"), processes, "worker", "The Celery worker")
+    print(f"\nThe Redimo demo is running: {url}\n"
+          f"Sign in as demo / demo. Logs: {processes.logs}/*.log. Ctrl-C stops everything.\n", flush=True)
+    while (gone := processes.exited()) is None:
+        time.sleep(0.5)
+    print(f"The {gone} process stopped unexpectedly; its log ends with:\n{processes.tail(gone)}", file=sys.stderr)
+    return 1
+
+
+def stop_all(processes: Processes, keep: str | None = None) -> None:
+    """Stop the children (but ``keep``), ignoring further signals: a second Ctrl-C must not cut the
+    clean-up short."""
+    for signum in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
+        signal.signal(signum, signal.SIG_IGN)
+    processes.stop([name for name in processes.running if name != keep])
 
 
 if __name__ == "__main__":
-    main()
+    sys.exit(main())

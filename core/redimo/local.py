@@ -37,7 +37,7 @@ def dynamodb_local(directory: Path | None = None, port: int | None = None,
     port = port or free_port()
     process = subprocess.Popen(
         ["java", f"-Djava.library.path={directory / 'DynamoDBLocal_lib'}", "-jar",
-         str(directory / "DynamoDBLocal.jar"), "-inMemory", "-port", str(port)],
+         str(directory / "DynamoDBLocal.jar"), "-inMemory", "-disableTelemetry", "-port", str(port)],
         stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     endpoint = f"http://127.0.0.1:{port}"
     client = make_client(endpoint_url=endpoint, region_name=os.environ.get("AWS_REGION", "us-east-1"),
