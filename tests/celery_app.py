@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import os
 import time
+from contextlib import contextmanager
+from typing import Any, Iterator
 
 from celery import Celery
 
@@ -26,6 +28,22 @@ app.conf.update(
 if os.environ.get("REDIMO_TEST_BEAT_FILE"):
     app.conf.beat_schedule = {"record-every-second": {
         "task": "celery_app.record", "schedule": 1.0, "args": (os.environ["REDIMO_TEST_BEAT_FILE"], "beat")}}
+
+
+@contextmanager
+def settings(**changes: Any) -> Iterator[None]:
+    """The app with ``changes`` to its settings for the duration; its pooled broker connections and
+    per-thread result backends are dropped on entry and exit, so they follow the settings."""
+    saved = dict(app.conf)
+    app.conf.update(changes)
+    app._after_fork()
+    app._local.__dict__.pop("backend", None)
+    try:
+        yield
+    finally:
+        app.conf.update(saved)
+        app._after_fork()
+        app._local.__dict__.pop("backend", None)
 
 
 @app.task

@@ -41,15 +41,8 @@ def spent(backend: RedimoBackend, action: Any) -> dict[str, int]:
 def configured(dynamodb_local_client: Any, dynamodb_local_endpoint: str) -> Iterator[str]:
     """The test app's backend URL, on a namespace of its own; each test gets fresh backends."""
     url = f"redimo://{TABLE}?endpoint_url={dynamodb_local_endpoint}&namespace=celery-{uuid.uuid4().hex}"
-    saved = dict(app.conf)
-    app.conf.result_backend = url
-    app.conf.result_expires = 3600
-    app.conf.result_backend_always_retry = False
-    app.__dict__.pop("backend", None)
-    app._local.__dict__.pop("backend", None)
-    yield url
-    app.conf.update(saved)
-    app._local.__dict__.pop("backend", None)
+    with celery_app.settings(result_backend=url, result_expires=3600, result_backend_always_retry=False):
+        yield url
 
 
 @pytest.fixture

@@ -28,14 +28,8 @@ app = celery_app.app
 @pytest.fixture
 def on_redimo(dynamodb_local_client: Any, dynamodb_local_endpoint: str) -> Iterator[str]:
     url = f"redimo://{TABLE}?endpoint_url={dynamodb_local_endpoint}&namespace=beat-{uuid.uuid4().hex}"
-    saved = dict(app.conf)
-    app.conf.update(broker_url=url, result_backend=url, beat_schedule={}, redimo_beat_lock_timeout=3)
-    app._after_fork()
-    app._local.__dict__.pop("backend", None)
-    yield url
-    app.conf.update(saved)
-    app._after_fork()
-    app._local.__dict__.pop("backend", None)
+    with celery_app.settings(broker_url=url, result_backend=url, beat_schedule={}, redimo_beat_lock_timeout=3):
+        yield url
 
 
 class Recording(RedimoScheduler):

@@ -42,14 +42,8 @@ def connection(broker: str) -> Iterator[Connection]:
 @pytest.fixture
 def on_redimo(broker: str) -> Iterator[str]:
     """The test app with broker and result backend both on ``redimo://`` (one namespace)."""
-    saved = dict(app.conf)
-    app.conf.update(broker_url=broker, result_backend=broker, result_expires=3600)
-    app._after_fork()
-    app._local.__dict__.pop("backend", None)
-    yield broker
-    app.conf.update(saved)
-    app._after_fork()
-    app._local.__dict__.pop("backend", None)
+    with celery_app.settings(broker_url=broker, result_backend=broker, result_expires=3600):
+        yield broker
 
 
 @pytest.fixture

@@ -76,6 +76,7 @@ from celery import Celery  # noqa: E402
 
 import redimo_celery  # noqa: E402,F401  (registers the redimo:// transport)
 from redimo_celery import transport as redimo_transport  # noqa: E402
+from run import redis_server  # noqa: E402  (benchmarks/celery/run.py: the same redis-server)
 
 TABLE = "celery-broker-bench"
 READ_PRICE = 0.125 / 1e6  # $ per read request unit, on-demand, us-east-1
@@ -542,38 +543,6 @@ def prefork(label: str, broker: str, plan: argparse.Namespace, marks: Marks, cou
 
 
 # -- the servers ---------------------------------------------------------------------------------
-@contextlib.contextmanager
-def redis_server() -> Iterator[int]:
-    import socket
-
-    from redimo.local import free_port
-
-    port = free_port()
-    process = subprocess.Popen(["redis-server", "--port", str(port), "--bind", "127.0.0.1", "--save", "",
-                                "--appendonly", "no", "--protected-mode", "no"],
-                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    try:
-        deadline = time.monotonic() + 20
-        while True:
-            try:
-                with socket.create_connection(("127.0.0.1", port), timeout=1) as probe:
-                    probe.sendall(b"PING\r\n")
-                    if probe.recv(16).startswith(b"+PONG"):
-                        break
-            except OSError:
-                pass
-            if process.poll() is not None or time.monotonic() > deadline:
-                raise RuntimeError(f"redis-server did not start on port {port}")
-            time.sleep(0.1)
-        yield port
-    finally:
-        process.terminate()
-        try:
-            process.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            process.kill()
-
-
 # -- output ----------------------------------------------------------------------------------------
 def p90(values: list[float]) -> float:
     ordered = sorted(values)
