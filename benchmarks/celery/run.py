@@ -462,12 +462,13 @@ Reading the DynamoDB columns:
 - Redimo reads strongly consistently (1 RCU a GetItem of up to 4 KB); Celery's DynamoDB backend
   reads eventually consistently (0.5 RCU), so it may miss a result written a moment before.
 - "refused" requests are error replies, included in the request counts. A TransactWriteItems
-  cancelled with ConditionalCheckFailed in redimo's rows is a MULTI/EXEC whose optimistic check
-  found an item changed by another worker thread since it was read (every group member appends to
-  the group's one completion stream, every chord part to the chord's one hash and stream); Redimo
-  then reads again and retries, so each refusal costs its reads and the transaction once more.
-  Uncontended, a group member's announcement (XADD + EXPIRE in one MULTI/EXEC) is 2 GetItem + 1
-  TransactWriteItems. "botocore retries" are HTTP attempts botocore repeated inside one request.
+  cancelled with ConditionalCheckFailed in redimo's chord row is the first HSETNX of parts that
+  finished together: only one of them can create the chord's record, and the others read again and
+  add their field. A refused PutItem is a claim of the callback that another part made first.
+  "botocore retries" are HTTP attempts botocore repeated inside one request.
+- The chord row's GetItems are mostly the waiter's: Celery's `AsyncResult.get()` checks the state
+  of the chord's parents (the header tasks) on every poll cycle, one GetItem each until it is
+  SUCCESS, with any synchronous backend.
 - Celery's `KeyValueStoreBackend.store_result` reads a result before writing it (a GetItem before
   each PutItem on Celery's DynamoDB backend, a GET before each SET on redis); redimo's backend makes
   that check part of the write's own condition (one conditional PutItem).
