@@ -94,7 +94,7 @@ class Channel(virtual.Channel):
         self._grouped: set[str] = set()  # streams whose group this channel made sure of
         self._sizes: dict[str, int] | None = None  # XLEN of each stream at the last idle check
         self._next_claim: dict[str, float] = {}
-        self._settling = threading.Lock()  # one ack at a time: threads acking at once refuse each other
+        self._settling = threading.Lock()  # one stream write at a time: concurrent ones refuse each other
 
     # -- queues and streams ------------------------------------------------------------------
     def _steps(self, queue: str) -> list[int]:
@@ -270,8 +270,9 @@ class Channel(virtual.Channel):
                 continue
             if stream not in self._grouped:
                 self._ensure_group(stream)
-            claimed = self._claim(stream)
-            entry = claimed or self._read(stream)
+            with self._settling:  # a delivery and another thread's ack on one stream would refuse each other
+                claimed = self._claim(stream)
+                entry = claimed or self._read(stream)
             if entry is not None:
                 return self._message(stream, *entry, redelivered=claimed is not None)
         raise Empty()
