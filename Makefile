@@ -6,7 +6,7 @@ DYNAMODB_LOCAL_VERSION := 11.1.0
 DYNAMODB_LOCAL_DIR := .cache/dynamodb-local
 export REDIMO_DYNAMODB_LOCAL_DIR := $(abspath $(DYNAMODB_LOCAL_DIR))
 
-.PHONY: test demo bench bench-celery deps system-packages clean
+.PHONY: test demo bench bench-celery celery-integration deps system-packages clean
 
 test: deps
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
@@ -21,6 +21,11 @@ bench-celery: deps
 	$(BIN)/python -m pip install --quiet 'sqlalchemy>=2.0'  # kombu's SQLAlchemy transport, compared in broker.py
 	$(BIN)/python benchmarks/celery/run.py
 	$(BIN)/python benchmarks/celery/broker.py
+
+# Celery 5.7's own integration suite (t/integration of its sdist) with the redimo:// result backend
+# (TEST_BACKEND, TEST_BROKER and the other variables: see the script); about 12 minutes.
+celery-integration: deps
+	scripts/celery-integration.sh $(PYTEST_ARGS)
 
 deps: system-packages $(VENV)/.installed $(DYNAMODB_LOCAL_DIR)/DynamoDBLocal.jar
 
