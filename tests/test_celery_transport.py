@@ -9,6 +9,7 @@ import os
 import signal
 import subprocess
 import sys
+import threading
 import time
 import uuid
 from pathlib import Path
@@ -211,6 +212,22 @@ def test_revoke_and_remote_control(worker: Any) -> None:
     time.sleep(4)
     assert result.state == states.REVOKED
     assert app.control.rate_limit(add.name, "100/m", reply=True, timeout=5)
+
+
+def test_events_reach_a_receiver(on_redimo: str) -> None:
+    """``celery events``' path: worker events on the topic exchange ``celeryev``, to a receiver's queue."""
+    received: list[str] = []
+    with celery_app.settings(worker_send_task_events=True), app.connection_for_read() as conn:
+        receiver = app.events.Receiver(conn, handlers={"*": lambda event: received.append(event["type"])})
+        capturing = threading.Thread(target=receiver.capture, kwargs={"wakeup": False}, daemon=True)
+        capturing.start()
+        with start_worker(app, pool="threads", concurrency=2, perform_ping_check=False, shutdown_timeout=30):
+            wait_until(lambda: conn.default_channel.client.hlen("_kombu.binding.celeryev"), "the receiver's queue", 30)
+            add.delay(1, 1).get(timeout=30)
+            wait_until(lambda: "task-succeeded" in received, "the task-succeeded event", 30)
+        receiver.should_stop = True
+        capturing.join(10)
+    assert "task-received" in received and "task-succeeded" in received, received
 
 
 # -- worker subprocesses -----------------------------------------------------------------------
