@@ -196,12 +196,25 @@ class RedimoBackend(KeyValueStoreBackend):
                     raise TimeoutError(f"Operation timed out ({timeout})")
                 if on_interval:
                     on_interval()
+                self._raise_parent_error(result)
                 time.sleep(interval if deadline is None else max(0.0, min(interval, deadline - time.monotonic())))
                 count, quiet = self.client.get(counter), quiet + 1
                 if count != seen or quiet >= next_check:  # moved, or the safety net is due
                     next_check = 1 if count != seen else min(32, next_check * 2)
                     seen, quiet = count, 0
                     break
+
+    @staticmethod
+    def _raise_parent_error(result: GroupResult) -> None:
+        """A group that follows a failed task in a chain never runs: raise that task's error while
+        waiting, as ``AsyncResult.get`` does for its parents (Celery issue #6437, where the redis
+        backend waits until the timeout). 1 GetItem per parent until it is ready."""
+        parents, node = [], result.parent
+        while node is not None:
+            parents.append(node)
+            node = node.parent
+        for parent in reversed(parents):
+            parent.maybe_throw()
 
     def _ready(self, task_ids: set[str]) -> Iterator[tuple[str, dict]]:
         """The ready results among ``task_ids`` (served from the cache when known): ceil(n/100)

@@ -90,6 +90,7 @@ class Channel(virtual.Channel):
         self._bands: dict[str, list[int]] = {}  # queues declared with priorities: their bands
         self._expires: dict[str, int] = {}  # queue -> x-expires (ms)
         self.auto_delete_queues: set[str] = set()
+        self._fanout_queues: set[str] = set()  # queues this channel bound to fanout exchanges
         self._tables: dict[str, tuple[float, list[tuple[str, str, str]]]] = {}
         self._grouped: set[str] = set()  # streams whose group this channel made sure of
         self._sizes: dict[str, int] | None = None  # XLEN of each stream at the last idle check
@@ -191,6 +192,8 @@ class Channel(virtual.Channel):
     def _queue_bind(self, exchange: str, routing_key: str, pattern: str, queue: str) -> None:
         member = SEPARATOR.join([routing_key or "", pattern or "", queue or ""])
         self.client.hset(BINDINGS % exchange, member, self._expires.get(queue, ""))
+        if self.typeof(exchange).type == "fanout":
+            self._fanout_queues.add(queue)
         self._tables.pop(exchange, None)
 
     def queue_unbind(self, queue: str, exchange: str | None = None, routing_key: str = "", arguments: Any = None,
@@ -261,6 +264,15 @@ class Channel(virtual.Channel):
         if not self._consumers or not self.qos.can_consume():
             return []
         return [stream for queue in self._active_queues for stream in self._streams(queue)]
+
+    def _has_control_work(self) -> bool:
+        """Whether this channel consumes a fanout-bound queue that may hold a message (always when
+        no idle check ran: then the read itself tells)."""
+        control = self._fanout_queues.intersection(self._active_queues)
+        if not control or not self._streams_to_poll():
+            return False
+        return self._sizes is None or any(self._sizes.get(stream) for queue in control
+                                           for stream in self._streams(queue))
 
     def _get(self, queue: str, timeout: float | None = None) -> dict:
         """The next message of a queue: one claimed from a dead consumer, else the highest band's
@@ -357,10 +369,12 @@ class Channel(virtual.Channel):
             super()._restore(message)
 
     def close(self) -> None:
-        """Drop auto-delete queues, requeue what is unacked, and leave the groups."""
+        """Drop the auto-delete queues bound to fanout exchanges (as the redis transport does: other
+        queues stay, since kombu's connection remembers them as declared), requeue what is
+        unacked, and leave the groups."""
         if self.closed:
             return
-        for queue in list(self.auto_delete_queues):
+        for queue in list(self.auto_delete_queues & self._fanout_queues):
             try:
                 self.queue_delete(queue)
             except Exception:  # closing must not fail on a store that is gone
@@ -383,7 +397,7 @@ class Transport(virtual.Transport):
     driver_name = "redimo"
     polling_interval = 0.1
     min_polling_interval = 0.005
-    implements = virtual.Transport.implements.extend(asynchronous=False,
+    implements = virtual.Transport.implements.extend(asynchronous=True,
                                                       exchange_type=frozenset(["direct", "topic", "fanout"]))
     connection_errors = virtual.Transport.connection_errors + (RedisConnectionError, RedisTimeoutError)
     channel_errors = virtual.Transport.channel_errors + (ResponseError,)
@@ -403,6 +417,8 @@ class Transport(virtual.Transport):
         self.holder = shared_holder(self.location)
         self._idle_wait = self.min_polling_interval
         self._idle_since: float | None = None  # when the last round that found nothing ended
+        self._event_loop: Any = None  # the worker's hub that polls this transport, if any
+        self._rotation = 0  # the channel to try first (after control) in the next round
 
     def driver_version(self) -> str:
         return redimo.__version__
@@ -414,6 +430,33 @@ class Transport(virtual.Transport):
         """Checks that the table is there (1 GetItem), so a missing table fails at connect."""
         self.holder.get().exists("_kombu.connect")
         return super().establish_connection()
+
+    def register_with_event_loop(self, connection: Any, loop: Any) -> None:
+        """Under a worker's event loop (kombu's hub), poll from the hub's timer: one round per tick,
+        the next at once after a delivery, else after the backoff wait. The loop stays free between
+        rounds, so remote control and pool results are handled while the pool is busy."""
+        self._event_loop = loop
+        loop.call_later(0, self._on_tick, connection, loop)
+
+    def unregister_from_event_loop(self, connection: Any, loop: Any) -> None:
+        if self._event_loop is loop:
+            self._event_loop = None
+
+    def _on_tick(self, connection: Any, loop: Any) -> None:
+        if self._event_loop is not loop or not self.channels:
+            return
+        try:
+            self.drain_events(connection, timeout=0)
+        except socket.timeout:
+            loop.call_later(self._idle_wait, self._on_tick, connection, loop)
+        except self.connection_errors:
+            self._event_loop = None  # the consumer reconnects and registers again
+            raise
+        except Exception:
+            loop.call_later(self.polling_interval, self._on_tick, connection, loop)
+            raise
+        else:  # a timer, not call_soon: the hub runs call_soon callbacks only after its next poll
+            loop.call_later(0, self._on_tick, connection, loop)
 
     def _has_work(self) -> bool:
         """While idle: one BatchGetItem of the lengths of every stream that any channel would read
@@ -430,6 +473,23 @@ class Transport(virtual.Transport):
             channel._sizes = {name: sizes[name] for name in names}
         return any(sizes.values())
 
+    def _deliver_next(self, timeout: float | None) -> None:
+        """One message, trying each channel once: first those with fanout queues that may hold one
+        (remote control, such as a revoke sent just before the task it names), then the others in
+        turn from the one after the last delivery."""
+        channels = list(self.channels)
+        start = self._rotation % len(channels) if channels else 0
+        rotated = channels[start:] + channels[:start]
+        control = [channel for channel in rotated if channel._has_control_work()]
+        for channel in control + [channel for channel in rotated if channel not in control]:
+            try:
+                self._drain_channel(channel, self._deliver, timeout=timeout)
+            except Empty:
+                continue
+            self._rotation = channels.index(channel) + 1
+            return
+        raise Empty()
+
     def drain_events(self, connection: Any, timeout: float | None = None) -> None:
         """Poll the channels. After a round that found nothing, the next waits
         ``min_polling_interval``, doubling up to ``polling_interval`` (across calls too), and
@@ -445,7 +505,7 @@ class Transport(virtual.Transport):
             try:
                 if self._idle_since is not None and not self._has_work():
                     raise Empty()
-                self.cycle.get(self._deliver, timeout=timeout)
+                self._deliver_next(timeout)
             except Empty:
                 if self._idle_since is not None:
                     self._idle_wait = min(self.polling_interval, self._idle_wait * 2)

@@ -176,6 +176,20 @@ def test_closing_a_channel_deletes_its_auto_delete_queues(broker: str) -> None:
         assert client.hlen("_kombu.binding.control") == 0, "its binding goes too"
 
 
+def test_an_auto_delete_direct_queue_outlives_its_channel(broker: str) -> None:
+    """A reply queue (kombu's pidbox) is declared once per connection: closing a channel keeps it,
+    as on the redis transport, so the next call on the pooled connection still gets its replies."""
+    exchange = Exchange("reply.control", "direct")
+    queue = Queue("client-1.reply", exchange, routing_key="client-1", auto_delete=True)
+    with Connection(broker) as conn:
+        channel = conn.channel()
+        queue(channel).declare()
+        channel.close()
+        with conn.Producer() as producer:
+            producer.publish({"pong": 1}, exchange=exchange, routing_key="client-1")
+        assert drain(conn, queue, 1) == [{"pong": 1}]
+
+
 def test_a_missing_table_names_the_create_table_command(dynamodb_local_endpoint: str) -> None:
     with Connection(f"redimo://no-such-table?endpoint_url={dynamodb_local_endpoint}") as conn:
         with pytest.raises(ResponseError, match="redimo create-table no-such-table"):

@@ -6,6 +6,7 @@ from __future__ import annotations
 import os
 import socket
 import subprocess
+import tempfile
 import time
 from contextlib import contextmanager
 from pathlib import Path
@@ -35,10 +36,11 @@ def dynamodb_local(directory: Path | None = None, port: int | None = None,
     """Run DynamoDB Local in memory; yields its endpoint URL and stops it on exit."""
     directory = directory or installed_directory()
     port = port or free_port()
+    errors = tempfile.TemporaryFile()  # its output, for the error when it does not start
     process = subprocess.Popen(
         ["java", f"-Djava.library.path={directory / 'DynamoDBLocal_lib'}", "-jar",
          str(directory / "DynamoDBLocal.jar"), "-inMemory", "-disableTelemetry", "-port", str(port)],
-        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        stdout=errors, stderr=subprocess.STDOUT)
     endpoint = f"http://127.0.0.1:{port}"
     client = make_client(endpoint_url=endpoint, region_name=os.environ.get("AWS_REGION", "us-east-1"),
                          max_attempts=1, connect_timeout=1)
@@ -48,9 +50,14 @@ def dynamodb_local(directory: Path | None = None, port: int | None = None,
             try:
                 client.list_tables()
                 break
-            except Exception:
+            except Exception as error:
                 if process.poll() is not None or time.monotonic() > deadline:
-                    raise RuntimeError(f"DynamoDB Local did not start on port {port}") from None
+                    process.kill()
+                    process.wait()
+                    errors.seek(0)
+                    output = errors.read().decode(errors="replace").strip()[-2000:]
+                    raise RuntimeError(f"DynamoDB Local did not answer on port {port} ({error}); exit status "
+                                       f"{process.returncode}, output: {output}") from None
                 time.sleep(0.2)
         yield endpoint
     finally:
@@ -59,3 +66,4 @@ def dynamodb_local(directory: Path | None = None, port: int | None = None,
             process.wait(timeout=20)
         except subprocess.TimeoutExpired:
             process.kill()
+        errors.close()
