@@ -23,13 +23,19 @@ from typing import Any, Iterator
 
 import boto3
 from botocore.config import Config
-from botocore.exceptions import ClientError, ConnectionClosedError, ReadTimeoutError
+from botocore.exceptions import ClientError, ConnectionClosedError, EndpointConnectionError, ReadTimeoutError
 from botocore.exceptions import ConnectionError as BotocoreConnectionError
 from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import ResponseError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
 Item = dict[str, dict[str, Any]]  # a DynamoDB item in the low-level attribute-value format
+
+ONCE_ATTEMPTS = 8  # attempts of an exactly-once write (the gateway retries those, not botocore)
+THROTTLED = frozenset({"ThrottlingException", "ProvisionedThroughputExceededException", "RequestLimitExceeded",
+                       "LimitExceededException"})  # refused before anything was done
+UNSURE = frozenset({"InternalServerError", "ServiceUnavailable"})  # may have been applied
+_single_shot = threading.local()  # set while an exactly-once write is sent: botocore must not retry it
 
 BATCH_GET_LIMIT = 100
 BATCH_WRITE_LIMIT = 25
@@ -116,6 +122,11 @@ def make_client(
     return client
 
 
+def _no_retry_for_single_shots(**_: Any) -> bool | None:
+    """botocore's retry decision: none while an exactly-once write is sent (the gateway retries it)."""
+    return False if getattr(_single_shot, "on", False) else None
+
+
 class Gateway:
     """DynamoDB access for one table."""
 
@@ -126,6 +137,8 @@ class Gateway:
         self.consistent_reads = consistent_reads
         self.usage = Usage()
         self._lock = threading.Lock()
+        self.client.meta.events.register_first("needs-retry.dynamodb", _no_retry_for_single_shots,
+                                               unique_id="redimo-single-shots")
 
     @property
     def endpoint(self) -> str:
@@ -190,26 +203,60 @@ class Gateway:
                 raise ConditionFailed(error.response.get("Item")) from None
             raise
 
+    def _once(self, operation: str, params: dict) -> dict:
+        """An exactly-once write (its condition refuses an item that holds its operation record,
+        see oplog.py): sent without botocore's retries, then retried here, at once when the last
+        attempt may have been applied (a lost reply, a 500) and with backoff when throttled. Raises
+        redis-py's ConnectionError, saying the outcome is unknown, when no attempt got an answer."""
+        unsure: Exception | None = None
+        for attempt in range(ONCE_ATTEMPTS):
+            _single_shot.on = True
+            try:
+                return self._conditional(operation, dict(params))
+            except ClientError as error:
+                code = error.response.get("Error", {}).get("Code")
+                if code not in THROTTLED | UNSURE:
+                    raise
+                if code in UNSURE:
+                    unsure = error
+                last: Exception = error
+                self._backoff(attempt if code in THROTTLED else 0)
+            except (RedisConnectionError, RedisTimeoutError) as error:
+                if not isinstance(error.__cause__, EndpointConnectionError):  # it may have arrived
+                    unsure = error
+                last = error
+                self._backoff(0)
+            finally:
+                _single_shot.on = False
+        if unsure is not None:
+            raise RedisConnectionError(f"No reply from DynamoDB at {self.endpoint} after {ONCE_ATTEMPTS} attempts "
+                                       f"of a write: it may or may not have been applied ({last})") from last
+        raise last
+
     def put(self, item: Item, condition: str | None = None, values: dict | None = None,
-            names: dict | None = None, return_old: bool = False) -> Item | None:
-        """PutItem; returns the replaced item when ``return_old``. Raises ConditionFailed."""
+            names: dict | None = None, return_old: bool = False, once: bool = False) -> Item | None:
+        """PutItem; returns the replaced item when ``return_old``. Raises ConditionFailed. ``once``:
+        an exactly-once write (see ``_once``)."""
         params: dict[str, Any] = {"Item": item}
         if condition:
             params.update(ConditionExpression=condition, ExpressionAttributeValues=values or {},
                           ExpressionAttributeNames=names or {})
         if return_old:
             params["ReturnValues"] = "ALL_OLD"
-        return self._conditional("put_item", params).get("Attributes")
+        response = self._once("put_item", params) if once else self._conditional("put_item", params)
+        return response.get("Attributes")
 
     def update(self, key: Item, expression: str, values: dict | None = None, names: dict | None = None,
-               condition: str | None = None, returns: str = "NONE") -> Item | None:
-        """UpdateItem; ``returns`` is DynamoDB's ReturnValues. Raises ConditionFailed."""
+               condition: str | None = None, returns: str = "NONE", once: bool = False) -> Item | None:
+        """UpdateItem; ``returns`` is DynamoDB's ReturnValues. Raises ConditionFailed. ``once``: an
+        exactly-once write (see ``_once``)."""
         params: dict[str, Any] = {"Key": key, "UpdateExpression": expression, "ReturnValues": returns,
                                   "ExpressionAttributeValues": values or {},
                                   "ExpressionAttributeNames": names or {}}
         if condition:
             params["ConditionExpression"] = condition
-        return self._conditional("update_item", params).get("Attributes")
+        response = self._once("update_item", params) if once else self._conditional("update_item", params)
+        return response.get("Attributes")
 
     def delete(self, key: Item, condition: str | None = None, values: dict | None = None,
                names: dict | None = None, return_old: bool = True) -> Item | None:

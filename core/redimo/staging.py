@@ -523,14 +523,14 @@ class Staging(Wrapper):
         return old
 
     def put(self, item: Item, condition: str | None = None, values: dict | None = None,
-            names: dict | None = None, return_old: bool = False) -> Item | None:
+            names: dict | None = None, return_old: bool = False, once: bool = False) -> Item | None:
         key = {"pk": item["pk"], "sk": item["sk"]}
         old = self._check(key, condition, values, names)
         self._write(key, item)
         return copy.deepcopy(old) if return_old else None
 
     def update(self, key: Item, expression: str, values: dict | None = None, names: dict | None = None,
-               condition: str | None = None, returns: str = "NONE") -> Item | None:
+               condition: str | None = None, returns: str = "NONE", once: bool = False) -> Item | None:
         old = self._check(key, condition, values, names)
         new = apply_update(old, key, expression, values, names)
         self._write(key, new)
@@ -697,16 +697,16 @@ class Prefetched(Wrapper):
         self.written(key)
 
     def put(self, item: Item, condition: str | None = None, values: dict | None = None,
-            names: dict | None = None, return_old: bool = False) -> Item | None:
+            names: dict | None = None, return_old: bool = False, once: bool = False) -> Item | None:
         key, = self.forget([item])
-        old = self.gateway.put(item, condition, values, names, return_old)
+        old = self.gateway.put(item, condition, values, names, return_old, once)
         self.wrote(key, item)
         return old
 
     def update(self, key: Item, expression: str, values: dict | None = None, names: dict | None = None,
-               condition: str | None = None, returns: str = "NONE") -> Item | None:
+               condition: str | None = None, returns: str = "NONE", once: bool = False) -> Item | None:
         pk_sk, = self.forget([key])
-        new = self.gateway.update(key, expression, values, names, condition, returns)
+        new = self.gateway.update(key, expression, values, names, condition, returns, once)
         self.wrote(pk_sk, new, returns == "ALL_NEW")
         return new
 

@@ -16,6 +16,7 @@ import time
 from dataclasses import dataclass
 from typing import Callable, Iterable, Iterator
 
+from . import oplog
 from .gateway import ConditionFailed, Gateway, Item
 from .protocol import WRONGTYPE, ReplyError, canonical_int
 
@@ -192,16 +193,28 @@ class Database:
                 time.sleep(0.01 * 2**same_head)
 
     def put_string(self, key: bytes, value: bytes, expire_at: int | None, condition: str | None = None,
-                   values: dict | None = None, read_old: bool = False, marks: Item | None = None) -> bytes | None:
+                   values: dict | None = None, read_old: bool = False, marks: Item | None = None,
+                   once: bytes | None = None, replaces: Item | None = None) -> bytes | None:
         """Write a string (chunks first, head last; ``marks`` are extra head attributes); with
         ``read_old``, returns the replaced live value (read before its chunks are deleted). Raises
-        ConditionFailed (after removing the chunks it wrote) when ``condition`` fails."""
+        ConditionFailed (after removing the chunks it wrote) when ``condition`` fails.
+
+        ``once`` (an operation record, with a ``condition``) makes the write exactly-once under lost
+        replies (oplog.py): a retry that finds the write applied returns None, and the leftovers of
+        ``replaces``, the head the condition expects, are deleted."""
+        if once is not None:
+            marks = {**(marks or {}), **oplog.logged(replaces, once)}
+            condition = oplog.with_condition(condition)
+            values = {**(values or {}), **oplog.values(once)}
         head, chunks = self.string_items(key, value, expire_at, marks)
         if chunks:
             self.gateway.batch_write(puts=chunks)
         try:
-            old = self.gateway.put(head, condition, values, return_old=True)
-        except ConditionFailed:
+            old = self.gateway.put(head, condition, values, return_old=True, once=once is not None)
+        except ConditionFailed as refused:
+            if once is not None and oplog.position(refused.item, once) is not None:
+                self.discard(replaces)
+                return None
             self.discard(head)
             raise
         record = self.record(old) if read_old else None

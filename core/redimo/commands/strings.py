@@ -7,6 +7,9 @@ import os
 from fractions import Fraction
 from typing import Callable
 
+from redis.exceptions import ConnectionError as RedisConnectionError
+
+from .. import oplog
 from ..gateway import TRANSACTION_LIMIT, ConditionFailed, TransactionConditionFailed
 from ..protocol import (
     INT64_MAX,
@@ -94,7 +97,8 @@ def modify_string(db: Database, key: bytes, change: Callable[[bytes | None], byt
         else:
             condition, values = record.unchanged()
         try:
-            db.put_string(key, new, record.expire_at if record else None, condition, values)
+            db.put_string(key, new, record.expire_at if record else None, condition, values,
+                          once=oplog.new_record(oplog.PUT), replaces=record.item if record else None)
             return new
         except ConditionFailed:
             continue
@@ -141,9 +145,10 @@ def set_string(db: Database, key: bytes, value: bytes, expire_at: int | None, co
                 conditions.append(ABSENT_OR_EXPIRED)
         if any(":now" in condition for condition in conditions):
             values.update(db.now())
+        once = oplog.new_record(oplog.PUT) if conditions and not return_old else None
         try:
             old_value = db.put_string(key, value, expire_at, " AND ".join(conditions) or None, values,
-                                      read_old=return_old)
+                                      read_old=return_old, once=once)
         except ConditionFailed as refused:
             record = db.record(refused.item)
             refused_by_options = ((condition_flag == b"NX" and record is not None)
@@ -310,17 +315,26 @@ def increment(db: Database, key: bytes, delta: int, must_exist: bool = False) ->
     values = {":delta": {"N": str(delta)}, ":zero": {"N": "0"}, ":low": {"N": str(low)},
               ":high": {"N": str(high)}, **STRING, **db.now()}
     condition = (f"(attribute_not_exists(t) OR (t = :string AND attribute_exists(n) AND n BETWEEN :low AND :high))"
-                 f" AND {LIVE}")
+                 f" AND {LIVE} AND {oplog.NOT_APPLIED}")
     if must_exist:
         condition += " AND attribute_exists(t)"
     while True:
+        operation = oplog.new_record(oplog.INCREMENT, delta)
         try:
-            item = db.gateway.update(db.head_key(key), "SET n = if_not_exists(n, :zero) + :delta, t = :string, w = :w",
-                                     {**values, ":w": {"B": os.urandom(8)}}, condition=condition,
-                                     returns="ALL_NEW")  # moto's UPDATED_NEW
+            item = db.gateway.update(db.head_key(key),
+                                     f"SET n = if_not_exists(n, :zero) + :delta, t = :string, w = :w, {oplog.SHIFT}",
+                                     {**values, ":w": {"B": os.urandom(8)}, **oplog.values(operation, shift=True)},
+                                     condition=condition, returns="ALL_NEW", once=True)  # moto's UPDATED_NEW
             return int(item["n"]["N"])  # leaves out an attribute whose value did not change (INCRBY 0)
         except ConditionFailed as refused:
             old_item = refused.item  # (``refused`` is unbound after the except block)
+        applied = oplog.position(old_item, operation)
+        if applied is not None:  # a retry of a write whose reply was lost
+            later = oplog.increments_since(old_item, applied)
+            if later is None:
+                raise RedisConnectionError("INCRBY was applied, but its reply was lost and the writes since "
+                                           "do not tell the value it made")
+            return int(old_item["n"]["N"]) - later
         record = db.record(old_item)
         if record is None and must_exist:
             return None

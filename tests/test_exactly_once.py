@@ -1,0 +1,116 @@
+"""Exactly-once writes when DynamoDB's reply is lost (docs/data-model.md, "Exactly-once writes").
+
+Two processes write through tests/fault_proxy.py, which faults 10% of all requests: a 500 or a
+throttling error before forwarding, or the reply dropped after DynamoDB Local applied the request.
+The stored state must match the acknowledged calls: nothing applied twice, nothing acknowledged lost,
+and few calls ending in "outcome unknown" (redis-py's ConnectionError)."""
+
+from __future__ import annotations
+
+import json
+import uuid
+from collections import Counter
+from pathlib import Path
+from typing import Any, Callable, Iterator
+
+import pytest
+import redis
+
+from conftest import TABLE, run_processes
+from fault_proxy import FaultProxy
+from redimo import Redimo
+
+CALLS = 150  # of each command, per process
+PROCESSES = 2
+
+
+@pytest.fixture
+def proxy(dynamodb_local_client: Any, dynamodb_local_endpoint: str) -> Iterator[FaultProxy]:
+    with FaultProxy(dynamodb_local_endpoint, rate=0.1, seed=18) as proxy:
+        yield proxy
+
+
+def call(log: dict, command: str, run: Callable[[], Any]) -> Any:
+    """Run one call; record its reply, or that its outcome is unknown."""
+    try:
+        reply = run()
+    except redis.ConnectionError:
+        log["unknown"][command] += 1
+        return None
+    log["replies"].setdefault(command, []).append(reply)
+    return reply
+
+
+def writer(endpoint: str, namespace: str, name: str, output: str) -> None:
+    r = Redimo(TABLE, namespace=namespace, endpoint_url=endpoint)
+    log: dict = {"replies": {}, "unknown": Counter(), "appended": [], "unsure_appends": []}
+    for index in range(CALLS):
+        call(log, "incr", lambda: r.incr("counter"))
+        call(log, "incrby", lambda: r.incrby("counter", 10))
+        call(log, "hincrby", lambda: r.hincrby("hash", "field", 1))
+        call(log, "incrbyfloat", lambda: r.incrbyfloat("float", 0.5))
+        token = f"<{name}{index}>"
+        if call(log, "append", lambda: r.append("text", token)) is None:
+            log["unsure_appends"].append(token)
+        else:
+            log["appended"].append(token)
+        call(log, "rpush", lambda: r.rpush("queue", token))
+        call(log, "lpop", lambda: (r.lpop("queue") or b"").decode() or None)
+        won = call(log, "setnx", lambda: r.set(f"lock:{index}", name, nx=True))
+        if won is not None:
+            log["replies"].setdefault("won", []).append([f"lock:{index}", bool(won)])
+    Path(output).write_text(json.dumps(log))
+
+
+def test_writes_stay_exactly_once_when_replies_are_lost(proxy: FaultProxy, dynamodb_local_endpoint: str,
+                                                        tmp_path: Path) -> None:
+    namespace = uuid.uuid4().hex
+    outputs = [str(tmp_path / f"writer{index}.json") for index in range(PROCESSES)]
+    run_processes(writer, [(proxy.endpoint, namespace, f"w{index}-", output)
+                           for index, output in enumerate(outputs)])
+    logs = [json.loads(Path(output).read_text()) for output in outputs]
+    replies = {command: [reply for log in logs for reply in log["replies"].get(command, [])]
+               for command in ("incr", "incrby", "hincrby", "incrbyfloat", "append", "rpush", "lpop", "setnx", "won")}
+    unknown = sum((Counter(log["unknown"]) for log in logs), Counter())
+    assert proxy.counts["drop_reply"] >= 50 and proxy.counts["server_error"] >= 50, proxy.counts
+
+    r = Redimo(TABLE, namespace=namespace, endpoint_url=dynamodb_local_endpoint)  # no faults
+    counter = int(r.get("counter"))
+    unsure = unknown["incr"] + 10 * unknown["incrby"]
+    acknowledged = len(replies["incr"]) + 10 * len(replies["incrby"])
+    assert acknowledged <= counter <= acknowledged + unsure, "no INCR applied twice or lost"
+    counter_replies = replies["incr"] + replies["incrby"]
+    assert len(set(counter_replies)) == len(counter_replies), "each increment saw its own value"
+    assert max(counter_replies) <= counter
+
+    field = int(r.hget("hash", "field"))
+    assert len(replies["hincrby"]) <= field <= len(replies["hincrby"]) + unknown["hincrby"]
+    total = float(r.get("float"))
+    assert len(replies["incrbyfloat"]) * 0.5 <= total <= (len(replies["incrbyfloat"]) + unknown["incrbyfloat"]) * 0.5
+
+    text = r.get("text").decode()
+    tokens = Counter(text.replace("><", ">\n<").split("\n"))
+    appended = [token for log in logs for token in log["appended"]]
+    unsure_appends = {token for log in logs for token in log["unsure_appends"]}
+    assert all(tokens[token] == 1 for token in appended), "every acknowledged APPEND is there once"
+    assert set(tokens) <= set(appended) | unsure_appends and max(tokens.values()) == 1, "none twice"
+    assert sorted(replies["append"]) == sorted(set(replies["append"])), "each APPEND saw its own length"
+
+    popped = [value for value in replies["lpop"] if value is not None]
+    left = [value.decode() for value in r.lrange("queue", 0, -1)]
+    pushed = set(appended) | unsure_appends  # the same tokens were pushed
+    assert len(replies["rpush"]) + unknown["rpush"] == len(pushed)
+    assert len(popped) == len(set(popped)) and not set(popped) & set(left), "no element popped twice"
+    assert len(popped) + len(left) >= len(replies["rpush"]) - unknown["lpop"], "no popped value lost"
+    assert set(popped) | set(left) <= pushed
+
+    winners = Counter(key for key, won in replies["won"] if won)
+    for index in range(CALLS):
+        key = f"lock:{index}"
+        assert winners[key] <= 1, f"{key}: two writers were told they set it"
+        answered = [won for name, won in replies["won"] if name == key]
+        if len(answered) == PROCESSES:
+            assert winners[key] == 1, f"{key}: set, but both writers were told it was not"
+
+    calls = PROCESSES * CALLS * 8
+    assert sum(unknown.values()) <= calls / 1000, f"{unknown} of {calls} calls ended with the outcome unknown"
