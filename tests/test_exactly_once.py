@@ -54,6 +54,10 @@ def writer(endpoint: str, namespace: str, name: str, output: str) -> None:
             log["unsure_appends"].append(token)
         else:
             log["appended"].append(token)
+        if call(log, "set", lambda: r.set(f"gone:{token}", token)) is not None:
+            got = call(log, "getdel", lambda: (r.getdel(f"gone:{token}") or b"").decode())
+            if got is not None:
+                log["replies"].setdefault("got", []).append([token, got])
         call(log, "rpush", lambda: r.rpush("queue", token))
         call(log, "lpop", lambda: (r.lpop("queue") or b"").decode() or None)
         won = call(log, "setnx", lambda: r.set(f"lock:{index}", name, nx=True))
@@ -70,7 +74,7 @@ def test_writes_stay_exactly_once_when_replies_are_lost(proxy: FaultProxy, dynam
                            for index, output in enumerate(outputs)])
     logs = [json.loads(Path(output).read_text()) for output in outputs]
     replies = {command: [reply for log in logs for reply in log["replies"].get(command, [])]
-               for command in ("incr", "incrby", "hincrby", "incrbyfloat", "append", "rpush", "lpop", "setnx", "won")}
+               for command in ("incr", "incrby", "hincrby", "incrbyfloat", "append", "set", "rpush", "lpop", "setnx", "won", "got")}
     unknown = sum((Counter(log["unknown"]) for log in logs), Counter())
     assert proxy.counts["drop_reply"] >= 50 and proxy.counts["server_error"] >= 50, proxy.counts
 
@@ -104,6 +108,9 @@ def test_writes_stay_exactly_once_when_replies_are_lost(proxy: FaultProxy, dynam
     assert len(popped) + len(left) >= len(replies["rpush"]) - unknown["lpop"], "no popped value lost"
     assert set(popped) | set(left) <= pushed
 
+    assert len(replies["got"]) + unknown["getdel"] == len(replies["set"]) and \
+        all(token == value for token, value in replies["got"]), "GETDEL never loses the value to a lost reply"
+
     winners = Counter(key for key, won in replies["won"] if won)
     for index in range(CALLS):
         key = f"lock:{index}"
@@ -112,5 +119,5 @@ def test_writes_stay_exactly_once_when_replies_are_lost(proxy: FaultProxy, dynam
         if len(answered) == PROCESSES:
             assert winners[key] == 1, f"{key}: set, but both writers were told it was not"
 
-    calls = PROCESSES * CALLS * 8
+    calls = PROCESSES * CALLS * 10
     assert sum(unknown.values()) <= calls / 1000, f"{unknown} of {calls} calls ended with the outcome unknown"

@@ -26,7 +26,7 @@ from ..protocol import (
     parse_long_double,
     wrong_arity,
 )
-from ..storage import ABSENT_OR_EXPIRED, LIVE, MAX_VALUE, Database, Record
+from ..storage import ABSENT_OR_EXPIRED, LIVE, MAX_VALUE, Database, Record, ttl_seconds
 from .base import command, options
 
 TRANSACTION_BYTES = 4_000_000  # DynamoDB's 4 MB a transaction, with room for attribute names
@@ -192,18 +192,24 @@ def getset(db: Database, args: list[bytes]) -> bytes | None:
 
 @command("getdel", 2)
 def getdel(db: Database, args: list[bytes]) -> bytes | None:
-    """GETDEL key. Cost: 1 conditional DeleteItem returning the old item."""
+    """GETDEL key. Cost: 1 conditional UpdateItem returning the old item (a chunked value: its chunks
+    are read and deleted too). The head is expired, not deleted: it keeps the value until DynamoDB's
+    TTL removes it, so a retry after a lost reply finds its operation record and the value (oplog.py)."""
     key = args[0]
-    values = {**STRING, **db.now()}
+    operation = oplog.new_record(oplog.PUT)
+    values = {**STRING, **db.now(), ":dead": {"N": "1"}, ":tx": {"N": ttl_seconds(db.clock())},
+              ":w": {"B": os.urandom(8)}, **oplog.values(operation, shift=True)}
     try:
-        old = db.gateway.delete(db.head_key(key), f"t = :string AND {LIVE}", values)
+        old = db.gateway.update(db.head_key(key), f"SET x = :dead, tx = :tx, w = :w, {oplog.SHIFT}", values,
+                                condition=f"t = :string AND {LIVE} AND {oplog.NOT_APPLIED}", returns="ALL_OLD",
+                                once=True)
     except ConditionFailed as refused:
-        record = db.record(refused.item)
-        if record is not None:
-            raise ReplyError(WRONGTYPE) from None
-        return None
-    record = db.record(old)
-    value = db.string_value(record) if record else None
+        if oplog.position(refused.item, operation) is None:
+            if db.record(refused.item) is not None:
+                raise ReplyError(WRONGTYPE) from None
+            return None
+        old = refused.item  # applied: the expired head still holds the value
+    value = db.string_value(Record("string", None, old))
     db.discard(old)
     return value
 
