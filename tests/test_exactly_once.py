@@ -3,7 +3,8 @@
 Two processes write through tests/fault_proxy.py, which faults 10% of all requests: a 500 or a
 throttling error before forwarding, or the reply dropped after DynamoDB Local applied the request.
 The stored state must match the acknowledged calls: nothing applied twice, nothing acknowledged lost,
-and few calls ending in "outcome unknown" (redis-py's ConnectionError)."""
+and few calls ending in "outcome unknown" (redis-py's ConnectionError). Django's ``cache.incr`` runs
+through it too."""
 
 from __future__ import annotations
 
@@ -41,10 +42,23 @@ def call(log: dict, command: str, run: Callable[[], Any]) -> Any:
     return reply
 
 
+def django_cache(endpoint: str, namespace: str) -> Any:
+    """Django's cache on Redimo (redimo_django.cache.RedimoCache), as a site configures it."""
+    from django.conf import settings
+
+    if not settings.configured:
+        settings.configure()
+    from redimo_django.cache import RedimoCache
+
+    return RedimoCache(TABLE, {"OPTIONS": {"NAMESPACE": namespace, "ENDPOINT_URL": endpoint}})
+
+
 def writer(endpoint: str, namespace: str, name: str, output: str) -> None:
     r = Redimo(TABLE, namespace=namespace, endpoint_url=endpoint)
+    cache = django_cache(endpoint, namespace)
     log: dict = {"replies": {}, "unknown": Counter(), "appended": [], "unsure_appends": []}
     for index in range(CALLS):
+        call(log, "cache_incr", lambda: cache.incr("hits"))
         call(log, "incr", lambda: r.incr("counter"))
         call(log, "incrby", lambda: r.incrby("counter", 10))
         call(log, "hincrby", lambda: r.hincrby("hash", "field", 1))
@@ -69,12 +83,13 @@ def writer(endpoint: str, namespace: str, name: str, output: str) -> None:
 def test_writes_stay_exactly_once_when_replies_are_lost(proxy: FaultProxy, dynamodb_local_endpoint: str,
                                                         tmp_path: Path) -> None:
     namespace = uuid.uuid4().hex
+    django_cache(dynamodb_local_endpoint, namespace).set("hits", 0, timeout=None)
     outputs = [str(tmp_path / f"writer{index}.json") for index in range(PROCESSES)]
     run_processes(writer, [(proxy.endpoint, namespace, f"w{index}-", output)
                            for index, output in enumerate(outputs)])
     logs = [json.loads(Path(output).read_text()) for output in outputs]
     replies = {command: [reply for log in logs for reply in log["replies"].get(command, [])]
-               for command in ("incr", "incrby", "hincrby", "incrbyfloat", "append", "set", "rpush", "lpop", "setnx", "won", "got")}
+               for command in ("cache_incr", "incr", "incrby", "hincrby", "incrbyfloat", "append", "set", "rpush", "lpop", "setnx", "won", "got")}
     unknown = sum((Counter(log["unknown"]) for log in logs), Counter())
     assert proxy.counts["drop_reply"] >= 50 and proxy.counts["server_error"] >= 50, proxy.counts
 
@@ -86,6 +101,10 @@ def test_writes_stay_exactly_once_when_replies_are_lost(proxy: FaultProxy, dynam
     counter_replies = replies["incr"] + replies["incrby"]
     assert len(set(counter_replies)) == len(counter_replies), "each increment saw its own value"
     assert max(counter_replies) <= counter
+
+    hits = django_cache(dynamodb_local_endpoint, namespace).get("hits")
+    assert len(replies["cache_incr"]) <= hits <= len(replies["cache_incr"]) + unknown["cache_incr"]
+    assert len(set(replies["cache_incr"])) == len(replies["cache_incr"]), "Django's cache.incr too"
 
     field = int(r.hget("hash", "field"))
     assert len(replies["hincrby"]) <= field <= len(replies["hincrby"]) + unknown["hincrby"]
@@ -119,5 +138,5 @@ def test_writes_stay_exactly_once_when_replies_are_lost(proxy: FaultProxy, dynam
         if len(answered) == PROCESSES:
             assert winners[key] == 1, f"{key}: set, but both writers were told it was not"
 
-    calls = PROCESSES * CALLS * 10
+    calls = PROCESSES * CALLS * 11
     assert sum(unknown.values()) <= calls / 1000, f"{unknown} of {calls} calls ended with the outcome unknown"
