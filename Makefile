@@ -22,8 +22,8 @@ bench-celery: deps
 	$(BIN)/python benchmarks/celery/run.py
 	$(BIN)/python benchmarks/celery/broker.py
 
-# Celery 5.7's own integration suite (t/integration of its sdist) with the redimo:// result backend
-# (TEST_BACKEND, TEST_BROKER and the other variables: see the script); about 12 minutes.
+# Celery 5.7's own integration suite (t/integration of its sdist) with the redimo:// result backend (and
+# broker, with TEST_BROKER=redimo://...; the other variables: see the script); about 14 minutes.
 celery-integration: deps
 	scripts/celery-integration.sh $(PYTEST_ARGS)
 
