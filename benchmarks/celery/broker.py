@@ -23,7 +23,7 @@ across processes, so the same task serves the prefork worker). It measures
    of 1–4 s (counted from the task's start);
 3. for redimo, exactly, every DynamoDB request in the process (a wrapper around botocore's
    ``BaseClient._make_api_call``, as in run.py) tagged with the transport method that made it
-   (``_put``, ``_poll``, ``_get``, ``_settle``, ...): the requests of one task (publish + deliver + ack,
+   (``_put``, ``_has_work``, ``_get``, ``_settle``, ...): the requests of one task (publish + deliver + ack,
    from the latency windows, less the idle polls in them), and an idle worker's requests and read units
    per minute, in dollars per month at on-demand prices. Also with ``polling_interval=1.0``, and for a
    ``celery worker -P prefork -c 2`` subprocess with Celery's defaults (heartbeat, mingle, gossip on),
@@ -121,12 +121,13 @@ def tag_transport() -> None:
     channel = redimo_transport.Channel
     for name, tag in [("_put", "publish (XADD)"), ("get_table", "bindings (HGETALL)"),
                       ("_queue_bind", "declare (HSET binding)"), ("_has_queue", "declare (EXISTS)"),
-                      ("_ensure_group", "XGROUP CREATE"), ("_poll", IDLE),
+                      ("_ensure_group", "XGROUP CREATE"),
                       ("_get", "deliver (XREADGROUP)"), ("_claim", "claim check (XAUTOCLAIM)"),
                       ("_settle", "ack (XACK+XDEL)"), ("_size", "queue size"), ("_purge", "purge"),
                       ("close", "close"), ("_delete", "queue delete")]:
         tag_method(channel, name, tag)
     tag_method(redimo_transport.Transport, "establish_connection", "connect")
+    tag_method(redimo_transport.Transport, "_has_work", IDLE)
     from celery.worker.heartbeat import Heart
 
     tag_method(Heart, "_send", HEARTBEAT)
@@ -652,7 +653,7 @@ How to read it:
 - **DynamoDB requests per task** (redimo): every request in the process, counted by a wrapper around
   botocore's `BaseClient._make_api_call` and booked to the transport method that made it; per latency
   sample, the window from just before the publish to just before the next one, less the idle polls
-  (`_poll`'s XLEN) and worker heartbeats in it, which an idle worker makes anyway. The breakdown is below.
+  (`_has_work`'s XLEN) and worker heartbeats in it, which an idle worker makes anyway. The breakdown is below.
 - **idle cost**: every DynamoDB request of a worker that has nothing to do, per minute, at on-demand
   prices in us-east-1: **$0.125 per million read request units, $0.625 per million write request units**,
   a month = 730 h. A strongly consistent read of an item ≤ 4 KB is 1 RRU; Redimo reads strongly
@@ -668,7 +669,7 @@ How to read it:
   to the publishing process's for the per-task figures; its throughput phase's requests are not split
   out (they are in the subprocess only while it runs).
 - A Celery worker consumes its task queue and its remote-control (pidbox) queue on two kombu channels;
-  each channel polls on its own, so an idle round is one XLEN per channel.
+  an idle round is one BatchGetItem of the heads (XLEN) of both, run from the worker's event loop.
 - Celery acks a task (`acks_late` off) from the thread that runs it; with the threads pool, up to 4
   threads XACK+XDEL on the same stream at once, and Redimo's optimistic MULTI/EXEC refuses all but one
   (the "Refused" line below): each refusal is retried, costing its reads and the transaction again.
