@@ -77,8 +77,9 @@ def stop_and_check(demo: Demo) -> None:
     os.killpg(demo.process.pid, signal.SIGINT)
     assert demo.process.wait(60) == 0
     assert "Stopped: no demo process is left." in "".join(demo.output)
-    left = [p for p in psutil.process_iter(["pid", "create_time"]) if (p.info["pid"], p.info["create_time"]) in known]
-    assert left == []
+    left = [p for p in psutil.process_iter(["pid", "create_time", "status"])
+            if (p.info["pid"], p.info["create_time"]) in known and p.info["status"] != psutil.STATUS_ZOMBIE]
+    assert left == [], "a zombie has exited (its reaping is up to PID 1 once its parent is gone); nothing else may be left"
     for process in psutil.process_iter():
         try:
             assert os.getpgid(process.pid) not in groups, process.cmdline()
