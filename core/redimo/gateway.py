@@ -137,8 +137,9 @@ class Gateway:
         self.consistent_reads = consistent_reads
         self.usage = Usage()
         self._lock = threading.Lock()
-        self.client.meta.events.register_first("needs-retry.dynamodb", _no_retry_for_single_shots,
-                                               unique_id="redimo-single-shots")
+        events = getattr(self.client.meta, "events", None)  # a stand-in client has no botocore retries to stop
+        if events is not None:
+            events.register_first("needs-retry.dynamodb", _no_retry_for_single_shots, unique_id="redimo-single-shots")
 
     @property
     def endpoint(self) -> str:
