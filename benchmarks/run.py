@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import Any, Callable
 
 from redimo import Redimo
+from redimo.compact import item_size
 from redimo.gateway import make_client
 from redimo.local import dynamodb_local
 from redimo.table import create_table
@@ -392,7 +393,56 @@ def own_work(iterations: int = 20_000) -> str:
     return "\n".join(lines)
 
 
-def run(iterations: int) -> list[Result]:
+def compact_cases(r: Redimo) -> list[Case]:
+    """The same commands on a compact hash and set of 10 small members (docs/data-model.md)."""
+    fields = {f"f{i:03}": i for i in range(10)}
+
+    def setup() -> None:
+        r.delete("hc", "sc")
+        r.hset("hc", mapping=fields)
+        r.sadd("sc", *fields)
+
+    return [
+        Case("HSET (new field), compact 10", lambda i: r.hset("hc", "new", i), setup=setup,
+             prepare=lambda i: r.hdel("hc", "new")),
+        Case("HSET (existing field), compact", lambda i: r.hset("hc", "f001", i)),
+        Case("HGET, compact", lambda i: r.hget("hc", "f001"), True),
+        Case("HGETALL, compact 10", lambda i: r.hgetall("hc"), True),
+        Case("HINCRBY, compact", lambda i: r.hincrby("hc", "f002", 1)),
+        Case("HDEL, compact", lambda i: r.hdel("hc", "gone"), prepare=lambda i: r.hset("hc", "gone", 1)),
+        Case("SADD, compact 10", lambda i: r.sadd("sc", "new"), prepare=lambda i: r.srem("sc", "new")),
+        Case("SISMEMBER, compact", lambda i: r.sismember("sc", "f001"), True),
+        Case("SMEMBERS, compact 10", lambda i: r.smembers("sc"), True),
+        Case("SREM, compact", lambda i: r.srem("sc", "gone"), prepare=lambda i: r.sadd("sc", "gone")),
+    ]
+
+
+def crossover(client: Any, iterations: int = 20) -> str:
+    """Units of one HSET of an existing field, compact against promoted, as the hash grows (fields of
+    60-byte values): where the compact head's size makes it the dearer encoding."""
+    namespace = f"bench-{uuid.uuid4().hex[:8]}"
+    compact = Redimo(table=TABLE, namespace=namespace, client=client, compact_max_entries=10_000,
+                     compact_max_bytes=350_000)
+    promoted = Redimo(table=TABLE, namespace=namespace, client=client, compact=False)
+    lines = ["| fields | compact head KB | compact RCU | compact WCU | promoted RCU | promoted WCU (transaction) |",
+             "|---:|---:|---:|---:|---:|---:|"]
+    for size in (8, 16, 32, 48, 56, 64, 80):
+        fields = {f"field{i:03}": "v" * 60 for i in range(size)}
+        units = []
+        for client_, key in ((compact, f"c{size}"), (promoted, f"p{size}")):
+            client_.hset(key, mapping=fields)
+            before = client_.gateway.usage.snapshot()
+            for i in range(iterations):
+                client_.hset(key, "field001", "w" * 60)
+            spent = client_.gateway.usage - before
+            units += [spent.read_units / iterations, spent.write_units / iterations]
+        head = compact.gateway.get(compact.engine.db.head_key(f"c{size}".encode()))
+        kb = item_size(head) / 1024
+        lines.append(f"| {size} | {kb:.2f} | {units[0]:g} | {units[1]:g} | {units[2]:g} | {units[3]:g} |")
+    return "\n".join(lines)
+
+
+def run(iterations: int) -> tuple[list[Result], str]:
     with dynamodb_local() as endpoint:
         client = make_client(endpoint_url=endpoint, region_name=os.environ.get("AWS_REGION", "us-east-1"))
         r = Redimo(table=TABLE, namespace=f"bench-{uuid.uuid4().hex[:8]}", client=client)
@@ -405,6 +455,9 @@ def run(iterations: int) -> list[Result]:
         for case in collection_cases(r):
             print(f"measuring {case.name} ...", file=sys.stderr, flush=True)
             results.append(measure(r, case, iterations))
+        for case in compact_cases(r):
+            print(f"measuring {case.name} ...", file=sys.stderr, flush=True)
+            results.append(measure(r, case, iterations))
         for case in lock_cases(r):
             print(f"measuring {case.name} ...", file=sys.stderr, flush=True)
             results.append(measure(r, case, iterations))
@@ -414,7 +467,8 @@ def run(iterations: int) -> list[Result]:
         for case in session_cases(client):
             print(f"measuring {case.name} ...", file=sys.stderr, flush=True)
             results.append(measure(bench_cache.sessions, case, iterations))
-        return results
+        print("measuring the compact encoding's crossover ...", file=sys.stderr, flush=True)
+        return results, crossover(client)
 
 
 def main() -> None:
@@ -424,14 +478,16 @@ def main() -> None:
     arguments = parser.parse_args()
     for name, value in {"AWS_ACCESS_KEY_ID": "local", "AWS_SECRET_ACCESS_KEY": "local", "AWS_REGION": "us-east-1"}.items():
         os.environ.setdefault(name, value)
-    results = run(arguments.iterations)
+    results, crossover_table = run(arguments.iterations)
     table = table_markdown(results) + "\n\nRedimo's own work per call, with a stub client that answers at once:\n\n" + own_work()
-    print(table)
+    print(table + "\n\n" + crossover_table)
     if arguments.write_docs:
         path = ROOT / "docs" / "performance.md"
         text = path.read_text()
-        start, end = text.index("<!-- table -->"), text.index("<!-- /table -->")
-        path.write_text(text[:start] + "<!-- table -->\n" + table + "\n" + text[end:])
+        for name, content in (("table", table), ("crossover", crossover_table)):
+            start, end = text.index(f"<!-- {name} -->"), text.index(f"<!-- /{name} -->")
+            text = text[:start] + f"<!-- {name} -->\n" + content + "\n" + text[end:]
+        path.write_text(text)
         print(f"wrote {path}", file=sys.stderr)
 
 

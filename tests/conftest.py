@@ -115,11 +115,15 @@ def store(request: pytest.FixtureRequest) -> Iterator[Store]:
 
 
 @pytest.fixture
-def make_redimo(store: Store) -> Callable[..., Redimo]:
-    """A factory of clients on the store; each call without a namespace gets a fresh one."""
+def make_redimo(store: Store, request: pytest.FixtureRequest) -> Callable[..., Redimo]:
+    """A factory of clients on the store; each call without a namespace gets a fresh one. Under the
+    ``promoted`` mark, the clients write collections in the per-member layout (no compact encoding)."""
+    promoted = request.node.get_closest_marker("promoted") is not None
 
     def make(**options: Any) -> Redimo:
         options.setdefault("namespace", f"test-{uuid.uuid4().hex}")
+        if promoted:
+            options.setdefault("compact", False)
         options.setdefault("table", store.table)
         return Redimo(client=store.client, **options)
 
@@ -170,10 +174,21 @@ def table(store: Store) -> Iterator[str]:
 
 
 @pytest.fixture
-def pair(store: Store, table: str, real_redis: redis.Redis) -> Pair:
-    """Raw clients on a real Redis and on Redimo (a table of its own) for differential tests."""
+def pair(store: Store, table: str, real_redis: redis.Redis, request: pytest.FixtureRequest) -> Pair:
+    """Raw clients on a real Redis and on Redimo (a table of its own) for differential tests. Tests of
+    hashes and sets take it parametrized (``indirect``) by one of ENCODINGS."""
+    limits = ENCODINGS[getattr(request, "param", "default")]
     return Pair(raw(redis.Redis(connection_pool=real_redis.connection_pool)),
-                raw(Redimo(table=table, client=store.client)))
+                raw(Redimo(table=table, client=store.client, **limits)))
+
+
+ENCODINGS: dict[str, dict[str, Any]] = {
+    "default": {},
+    "promoted": {"compact": False},  # every collection in the per-member layout from its first write
+    "compact": {"compact_max_entries": 1_000_000, "compact_max_bytes": 350_000},  # never promoted
+    "promoting": {"compact_max_entries": 2, "compact_max_bytes": 200},  # promoted in mid-sequence
+}
+ALL_ENCODINGS = pytest.mark.parametrize("pair", list(ENCODINGS)[1:], indirect=True)
 
 
 @pytest.fixture(scope="session")

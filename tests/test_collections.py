@@ -6,6 +6,8 @@ from __future__ import annotations
 import uuid
 from typing import Callable
 
+import pytest
+
 from redimo import Redimo
 from redimo.storage import HEAD
 
@@ -22,6 +24,7 @@ def requests(r: Redimo, action: Callable[[], object]) -> dict[str, int]:
     return dict((r.gateway.usage - before).requests)
 
 
+@pytest.mark.promoted
 def test_point_read_is_one_request_and_write_two(r: Redimo) -> None:
     assert requests(r, lambda: r.hset("h", "f", "v")) == {"batch_get_item": 1, "transact_write_items": 1}
     assert requests(r, lambda: r.hget("h", "f")) == {"batch_get_item": 1}
@@ -35,6 +38,7 @@ def test_the_last_member_removed_deletes_the_key(r: Redimo) -> None:
     assert r.exists("h") == 0 and items_of(r, b"h") == []
 
 
+@pytest.mark.promoted
 def test_a_key_recreated_after_expiry_does_not_see_old_members(make_redimo: Callable[..., Redimo]) -> None:
     now = [1_000_000_000_000]
     r = make_redimo(clock=lambda: now[0])
@@ -73,6 +77,7 @@ def test_wrong_type_and_replacement_by_set(r: Redimo) -> None:
     assert r.get("h") == b"string now" and items_of(r, b"h") == [HEAD], "SET over a hash deletes its members"
 
 
+@pytest.mark.promoted
 def test_copy_rename_and_delete(r: Redimo) -> None:
     r.hset("h", mapping={"a": 1, "b": "x"})
     r.expire("h", 100)
@@ -92,6 +97,7 @@ def test_copy_rename_and_delete(r: Redimo) -> None:
     assert r.scan(0, _type="hash")[1] == []
 
 
+@pytest.mark.promoted
 def test_a_large_write_splits_into_transactions_of_100_items(r: Redimo) -> None:
     fields = {f"f{i}": i for i in range(250)}
     assert requests(r, lambda: r.hset("big", mapping=fields)) == {"batch_get_item": 3, "transact_write_items": 3}

@@ -11,7 +11,7 @@ import pytest
 import redis
 from hypothesis import strategies as st
 
-from conftest import TABLE, run_processes
+from conftest import ALL_ENCODINGS, TABLE, run_processes
 from differential import Error, Pair, flat, run_state_machine
 from redimo import Redimo
 from redimo.commands import hashes
@@ -101,6 +101,7 @@ def test_hrandfield_is_not_biased_to_the_first_fields(r: Redimo) -> None:
     assert set(r.hrandfield("h", -400)) == set(fields)
 
 
+@pytest.mark.promoted
 def test_large_hashes_are_sampled_at_random_points(r: Redimo, monkeypatch: pytest.MonkeyPatch) -> None:
     """Past READ_ALL_LIMIT, HRANDFIELD reads one field per random point of the sort-key range."""
     monkeypatch.setattr(hashes, "READ_ALL_LIMIT", 5)
@@ -138,6 +139,7 @@ def test_hscan(r: Redimo) -> None:
         r.hscan("h", 0, count=0)
 
 
+@pytest.mark.promoted
 # -- costs -------------------------------------------------------------------------------------
 def test_request_counts(r: Redimo) -> None:
     assert spent(r, lambda: r.hset("h", mapping={"a": "1", "b": "2"}))[1] == \
@@ -326,6 +328,7 @@ def check(pair: Pair, args: tuple) -> None:
     assert got == expected, f"{args!r}: Redis replied {expected!r}, Redimo {got!r}"
 
 
+@ALL_ENCODINGS
 def test_hash_differential(pair: Pair) -> None:
     run_state_machine(pair, HASH_COMMANDS, lambda command: check(pair, flat(command)),
                       lambda: [check(pair, (b"HGETALL", key_)) for key_ in KEYS])

@@ -11,7 +11,7 @@ import pytest
 import redis
 from hypothesis import strategies as st
 
-from conftest import TABLE, run_processes
+from conftest import ALL_ENCODINGS, TABLE, run_processes
 from differential import Error, Pair, flat, run_state_machine
 from redimo import Redimo
 from redimo.commands import hashes, sets
@@ -83,6 +83,7 @@ def test_spop_is_not_biased_to_the_first_members(r: Redimo) -> None:
     assert len(seen) >= 15, seen
 
 
+@pytest.mark.promoted
 def test_large_sets_are_sampled_at_random_points(r: Redimo, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(hashes, "READ_ALL_LIMIT", 5)
     monkeypatch.setattr(hashes, "READ_ALL_RATIO", 1)
@@ -115,6 +116,7 @@ def test_smove(r: Redimo) -> None:
     assert r.smembers("b") == {b"x", b"y"}
 
 
+@pytest.mark.promoted
 def test_smove_request_counts(r: Redimo) -> None:
     r.sadd("a", "x", "y")
     assert spent(r, lambda: r.smove("a", "b", "x"))[1] == {"batch_get_item": 2, "transact_write_items": 1}
@@ -152,6 +154,7 @@ def test_set_algebra(r: Redimo) -> None:
             r.execute_command("SINTERCARD", *args)
 
 
+@pytest.mark.promoted
 def test_sinter_probes_a_large_set(r: Redimo, monkeypatch: pytest.MonkeyPatch) -> None:
     """A small set against a much larger one: the candidates are looked up, not the large set read."""
     monkeypatch.setattr(sets, "PROBE_RATIO", 4)
@@ -180,6 +183,7 @@ def test_sscan(r: Redimo) -> None:
         r.execute_command("SSCAN", "s", "0", "NOVALUES")
 
 
+@pytest.mark.promoted
 # -- costs -------------------------------------------------------------------------------------
 def test_request_counts(r: Redimo) -> None:
     assert spent(r, lambda: r.sadd("s", "a", "b"))[1] == {"batch_get_item": 1, "transact_write_items": 1}
@@ -361,6 +365,7 @@ def check(pair: Pair, args: tuple) -> None:
     assert got == expected, f"{args!r}: Redis replied {expected!r}, Redimo {got!r}"
 
 
+@ALL_ENCODINGS
 def test_set_differential(pair: Pair) -> None:
     run_state_machine(pair, SET_COMMANDS, lambda command: check(pair, flat(command)),
                       lambda: [check(pair, (b"SMEMBERS", key_)) for key_ in KEYS])

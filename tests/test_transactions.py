@@ -20,7 +20,7 @@ from redimo import Redimo
 from redimo.gateway import make_client
 from redimo.staging import apply_update, condition_holds
 
-from conftest import TABLE, run_processes
+from conftest import ALL_ENCODINGS, TABLE, run_processes
 
 FORK = multiprocessing.get_context("fork")
 EXAMPLES = int(os.environ.get("REDIMO_DIFFERENTIAL_EXAMPLES", "50"))
@@ -102,6 +102,7 @@ def test_discard_and_connection_state(r: Redimo) -> None:
     assert r.exists("a") == 0
 
 
+@pytest.mark.promoted
 # -- atomicity ----------------------------------------------------------------------------------
 def test_exec_is_one_transaction(r: Redimo) -> None:
     pipe = r.pipeline()
@@ -481,6 +482,7 @@ def canonical(name: bytes, reply: Any) -> Any:
     return sorted(reply.items() if isinstance(reply, dict) else zip(reply[::2], reply[1::2]))
 
 
+@ALL_ENCODINGS
 @SETTINGS
 @given(script=sessions())
 def test_generated_transactions_match_redis(pair: Pair, script: list[tuple]) -> None:
@@ -559,6 +561,7 @@ def test_staged_queries_equal_the_committed_table(make_redimo: Callable[..., Red
     r.gateway.batch_write(deletes=[{"pk": pk, "sk": {"B": b"\x02" + sk}} for sk in set(existing) | set(staged)])
 
 
+@ALL_ENCODINGS
 @SETTINGS
 @given(script=sessions())
 def test_generated_commands_in_one_exec_match_redis(pair: Pair, script: list[tuple]) -> None:

@@ -11,6 +11,7 @@ from redis._parsers.base import BaseParser
 from redis.backoff import NoBackoff
 from redis.retry import Retry
 
+from .compact import COMPACT_TYPES, Limits
 from .engine import Engine, Session
 from .gateway import ConditionFailed, Gateway
 from .lock import Lock, Semaphore
@@ -95,12 +96,19 @@ class Redimo(redis.Redis):
     (``endpoint_url``, ``region_name``, ``retry_mode``, ``max_attempts``, ``connect_attempts``,
     ``connect_timeout``, ``read_timeout``, or boto3 session options) configure a new one, and anything unset comes from
     boto3's own configuration.
+
+    ``compact_max_entries`` and ``compact_max_bytes`` say when a small hash or set leaves the compact
+    encoding (its members inside its head item) for one item per member, as Redis's
+    ``hash-max-listpack-entries``; ``compact=False`` creates every collection with one item per member.
+    See docs/data-model.md.
     """
 
     def __init__(self, table: str = "redimo", namespace: str = "0", decode_responses: bool = False,
                  consistent_reads: bool = True, client: Any = None, clock: Callable[[], int] = millis,
-                 **boto3_options: Any) -> None:
-        self.engine = Engine(Gateway(table, client, consistent_reads, **boto3_options), namespace, clock)
+                 compact: bool = True, compact_max_entries: int = Limits.max_entries,
+                 compact_max_bytes: int = Limits.max_bytes, **boto3_options: Any) -> None:
+        limits = Limits(compact_max_entries, compact_max_bytes, COMPACT_TYPES if compact else frozenset())
+        self.engine = Engine(Gateway(table, client, consistent_reads, **boto3_options), namespace, clock, limits)
         pool = redis.ConnectionPool(connection_class=EngineConnection, engine=self.engine,
                                     decode_responses=decode_responses, protocol=2,
                                     retry=Retry(NoBackoff(), 0))

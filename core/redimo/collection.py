@@ -1,4 +1,5 @@
-"""Collections (hash, set, sorted set, list, stream): a head item plus one item per member.
+"""Collections (hash, set, sorted set, list, stream): a head item plus one item per member, or, for a
+small hash or set, the compact encoding (compact.py): the members in the head.
 
 The head (``sk = HEAD``) holds the type ``t``, the generation ``g`` (8 random bytes, new each time
 the key is created), the member count ``sz``, the version ``w`` (new random bytes on every write, for
@@ -12,7 +13,8 @@ Every write is a read (1 BatchGetItem of the head and the members it touches) fo
 TransactWriteItems that applies the member changes and the head's count together, each member
 conditioned on the state that was read; if another writer got in between, the whole thing is read and
 planned again. Counts (HLEN, SCARD, ...) are therefore exact, and a collection that becomes empty is
-deleted in the same transaction, as in Redis.
+deleted in the same transaction, as in Redis. A compact collection is read whole with its head (1 GetItem)
+and written as one conditional PutItem of it; it is promoted to member items once it passes the limits.
 """
 
 from __future__ import annotations
@@ -22,9 +24,11 @@ import os
 import random
 import time
 from dataclasses import dataclass, field
+from functools import cached_property
 from typing import Callable, Iterable, Iterator, TypeVar
 
-from .gateway import TRANSACTION_LIMIT, Item, TransactionConditionFailed
+from . import compact, oplog
+from .gateway import TRANSACTION_LIMIT, ConditionFailed, Item, TransactionConditionFailed
 from .protocol import WRONGTYPE, ReplyError
 from .storage import ABSENT_OR_EXPIRED, HEAD, LIVE, Database
 
@@ -77,6 +81,15 @@ class Head:
 
     def number(self, name: str, default: int = 0) -> int:
         return int(self.item[name]["N"]) if name in self.item else default
+
+    @property
+    def compact(self) -> bool:
+        return compact.is_compact(self.item)
+
+    @cached_property
+    def members(self) -> dict[bytes, Item]:
+        """A compact collection's member items, by sort key."""
+        return compact.unpack(self.item)
 
 
 @dataclass
@@ -137,24 +150,41 @@ def load(db: Database, key: bytes, type_: str) -> Head | None:
 
 
 def read(db: Database, key: bytes, type_: str, sks: Iterable[bytes] = (), check_type: bool = True) -> State:
-    """The head and the given members of a key. Cost: 1 GetItem without members, else one
-    BatchGetItem for the head and up to 99 members (ceil((n+1)/100) requests in all)."""
+    """The head and the given members of a key (every member, for a compact collection). Cost: 1 GetItem
+    without members, or of a compact collection; else one BatchGetItem for the head and up to 99 members
+    (ceil((n+1)/100) requests in all), after 1 GetItem of the head when the key was not known to be
+    promoted (see compact.PromotedKeys)."""
     sks = list(dict.fromkeys(sks))
     head_key = db.head_key(key)
-    if not sks:
+    pk = head_key["pk"]["B"]
+    member_keys = [{"pk": head_key["pk"], "sk": {"B": sk}} for sk in sks]
+    if not sks or (type_ in db.compact.types and pk not in db.promoted):
         head, stale = head_of(db, db.gateway.get(head_key), type_, check_type)
-        return State(key, type_, head, stale, {})
-    items = db.gateway.batch_get([head_key] + [{"pk": head_key["pk"], "sk": {"B": sk}} for sk in sks])
-    by_sk = {item["sk"]["B"]: item for item in items}
-    head, stale = head_of(db, by_sk.pop(HEAD, None), type_, check_type)
-    members = {sk: item for sk, item in by_sk.items() if head and item.get("g", {}).get("B") == head.generation}
+        if head is None or head.compact:
+            return State(key, type_, head, stale, dict(head.members) if head else {}, set(sks))
+        if type_ in db.compact.types:
+            db.promoted.add(pk)
+        items = db.gateway.batch_get(member_keys) if sks else []
+    else:
+        by_sk = {item["sk"]["B"]: item for item in db.gateway.batch_get([head_key] + member_keys)}
+        head, stale = head_of(db, by_sk.pop(HEAD, None), type_, check_type)
+        if head is not None and head.compact:
+            db.promoted.discard(pk)
+            return State(key, type_, head, stale, dict(head.members), set(sks))
+        items = list(by_sk.values())
+    members = {item["sk"]["B"]: item for item in items if head and item.get("g", {}).get("B") == head.generation}
     return State(key, type_, head, stale, members, set(sks))
 
 
 def members(db: Database, key: bytes, head: Head, low: bytes, high: bytes, *, forward: bool = True,
             limit: int | None = None, projection: str | None = None) -> Iterator[Item]:
     """Live members with ``low <= sk <= high``, in sort-key order: Query pages reading only that range
-    (members of other generations are filtered out, after being read)."""
+    (members of other generations are filtered out, after being read); none for a compact collection,
+    whose members came with its head."""
+    if head.compact:
+        found = sorted((item for sk, item in head.members.items() if low <= sk <= high),
+                       key=lambda item: item["sk"]["B"], reverse=not forward)
+        return iter(found[:limit])
     values = {":pk": {"B": db.pk(key)}, ":low": {"B": low}, ":high": {"B": high}, ":g": {"B": head.generation}}
     return db.gateway.query("pk = :pk AND sk BETWEEN :low AND :high", values, filter_expression="g = :g",
                             forward=forward, limit=limit, projection=projection)
@@ -224,11 +254,134 @@ def member_actions(db: Database, state: State, change: Change, generation: bytes
     return actions
 
 
-def commit(db: Database, state: State, change: Change) -> bytes:
-    """Apply a change in one TransactWriteItems (2 WCU per KB of each item in it) and return the
-    generation. More than 99 member actions take several transactions, each atomic, the whole not
-    (head attributes and conditions go with the first). Raises TransactionConditionFailed when what
-    was read has changed meanwhile (nothing of that transaction is applied)."""
+class Promoted(Exception):
+    """A compact collection was promoted instead of written: read it again, and plan on members."""
+
+
+def compact_head(db: Database, state: State, change: Change) -> Item | None:
+    """The head a change leaves a compact (or new) collection with; None when it empties it."""
+    members = dict(state.members) if state.head else {}
+    size = state.size
+    for item in change.puts:
+        sk = item["sk"]["B"]
+        size += sk not in members and sk not in change.uncounted
+        members[sk] = item
+    for sk in change.deletes:
+        size -= sk not in change.uncounted
+        del members[sk]
+    if size == 0 and not change.keep_empty:
+        return None
+    head = dict(state.head.item) if state.head else {**db.head_key(state.key), "t": {"S": state.type},
+                                                    "g": {"B": os.urandom(8)}}
+    head.update(change.head_set)
+    for name in change.head_remove:
+        head.pop(name, None)
+    head.update(sz={"N": str(size)}, w=new_version(), **{compact.MEMBERS: compact.pack(members)})
+    return head
+
+
+def compact_condition(db: Database, state: State, change: Change) -> tuple[str, dict]:
+    """The condition of a write that replaces a compact head (or creates one): the head as read."""
+    values = {**db.now(), **change.values}
+    if state.head is None:
+        condition = ABSENT_OR_EXPIRED
+    else:
+        condition = f"w = :old_w AND {LIVE}"
+        values[":old_w"] = state.head.item["w"]
+    return (f"{condition} AND {change.condition}" if change.condition else condition), values
+
+
+def writes_compact(db: Database, state: State) -> bool:
+    return state.head.compact if state.head else state.type in db.compact.types
+
+
+def compact_fits(db: Database, state: State, head: Item | None) -> bool:
+    return head is None or (state.type in db.compact.types and db.compact.fits(head))
+
+
+def commit_compact(db: Database, state: State, change: Change) -> bool:
+    """Write a compact (or new) collection: 1 PutItem conditional on the head as read, exactly-once under
+    lost replies (oplog.py); a change that empties it deletes the head in 1 TransactWriteItems (its
+    client token makes a retry safe). False when the result does not fit the compact limits (a compact
+    collection is then promoted, and Promoted raised)."""
+    head = compact_head(db, state, change)
+    if not compact_fits(db, state, head):
+        if state.head is None:
+            return False
+        promote(db, state)
+        raise Promoted
+    condition, values = compact_condition(db, state, change)
+    if head is None:
+        db.gateway.transact_write([{"Delete": {"Key": db.head_key(state.key), "ConditionExpression": condition,
+                                               "ExpressionAttributeValues": values}}])
+        return True
+    record = oplog.new_record(oplog.PUT)
+    head.update(oplog.logged(state.head.item if state.head else None, record))
+    try:
+        db.gateway.put(head, oplog.with_condition(condition), {**values, **oplog.values(record)}, once=True)
+    except ConditionFailed as refused:
+        if oplog.position(refused.item, record) is None:
+            raise
+    if state.stale is not None:
+        db.discard(state.stale)
+    return True
+
+
+def promote(db: Database, state: State) -> None:
+    """Move a compact collection to one item per member, under a new generation, atomically: the head
+    and up to 99 members in 1 TransactWriteItems; more members first (BatchWriteItem, 25 a request),
+    then the head (1 conditional PutItem). A writer that read the compact head fails its condition and
+    reads again; when this one's condition fails, nothing changed (its member items are deleted)."""
+    assert state.head is not None
+    generation = {"B": os.urandom(8)}
+    members = [{**item, "g": generation} for item in state.members.values()]
+    head = {name: value for name, value in state.head.item.items() if name not in (compact.MEMBERS, *oplog.NAMES)}
+    head.update(g=generation, w=new_version())
+    values = {**db.now(), ":old_w": state.head.item["w"]}
+    put = {"Item": head, "ConditionExpression": f"w = :old_w AND {LIVE}", "ExpressionAttributeValues": values}
+    if len(members) < TRANSACTION_LIMIT:
+        try:
+            db.gateway.transact_write([{"Put": put}] + [{"Put": {"Item": item}} for item in members])
+        except TransactionConditionFailed:
+            return
+    else:
+        db.gateway.batch_write(puts=members)
+        try:
+            db.gateway.put(head, put["ConditionExpression"], values)
+        except ConditionFailed as refused:
+            if (refused.item or {}).get("g") != generation:  # not a retry of this very write
+                db.gateway.batch_write(deletes=[{"pk": item["pk"], "sk": item["sk"]} for item in members])
+                return
+    db.promoted.add(db.pk(state.key))
+
+
+def transaction_actions(db: Database, state: State, change: Change) -> list[dict]:
+    """The TransactWriteItems actions of a change (for writes over several keys, such as SMOVE): the
+    head and the members, or for a compact collection the head alone. Raises Promoted, after promoting
+    it, when a compact collection outgrows its encoding."""
+    if writes_compact(db, state):
+        head = compact_head(db, state, change)
+        if compact_fits(db, state, head):
+            condition, values = compact_condition(db, state, change)
+            body = {"ConditionExpression": condition, "ExpressionAttributeValues": values}
+            return [{"Delete": {"Key": db.head_key(state.key), **body}} if head is None else {"Put": {"Item": head, **body}}]
+        if state.head is not None:
+            promote(db, state)
+            raise Promoted
+    generation = state.head.generation if state.head else os.urandom(8)
+    members = member_actions(db, state, change, generation)
+    delta = sum(size for _, size in members)
+    return [head_action(db, state, change, state.head, generation, delta)] + [action for action, _ in members]
+
+
+def commit(db: Database, state: State, change: Change) -> None:
+    """Apply a change: to a compact collection (or a new one that fits the compact limits) see
+    :func:`commit_compact`; else one TransactWriteItems (2 WCU per KB of each item in it). More than 99
+    member actions take several transactions, each atomic, the whole not (head attributes and
+    conditions go with the first). Raises TransactionConditionFailed or ConditionFailed when what was
+    read has changed meanwhile (nothing of that write is applied), Promoted after a promotion."""
+    if writes_compact(db, state) and commit_compact(db, state, change):
+        return
     generation = state.head.generation if state.head else os.urandom(8)
     actions = member_actions(db, state, change, generation)
     step = TRANSACTION_LIMIT - 1
@@ -244,14 +397,13 @@ def commit(db: Database, state: State, change: Change) -> bytes:
             stale = None
         head = Head(state.type, generation, (head.size if head else 0) + delta, head.expire_at if head else None,
                     head.item if head else {})
-    return generation
 
 
 def update(db: Database, key: bytes, type_: str, plan: Callable[[State], tuple[Change | None, Result]],
            sks: Iterable[bytes] = ()) -> Result:
     """Read the head and ``sks``, plan a change from that state, commit it; read and plan again while
-    another writer gets in between. ``plan`` may read more (and add what it read to
-    ``state.members``). Cost: see :func:`read` and :func:`commit`, per attempt."""
+    another writer gets in between (or after a promotion). ``plan`` may read more (and add what it read
+    to ``state.members``). Cost: see :func:`read` and :func:`commit`, per attempt."""
     sks = list(sks)
     for attempt in range(100):
         state = read(db, key, type_, sks)
@@ -261,7 +413,9 @@ def update(db: Database, key: bytes, type_: str, plan: Callable[[State], tuple[C
         try:
             commit(db, state, change)
             return result
-        except TransactionConditionFailed:
+        except Promoted:
+            continue
+        except (TransactionConditionFailed, ConditionFailed):
             time.sleep(min(0.5, 0.005 * 2**min(attempt, 10)) * random.random())
     raise ReplyError("ERR too much contention on this key: the write was retried 100 times")
 
@@ -285,7 +439,8 @@ def replace(db: Database, key: bytes, type_: str, items: list[Item], head_set: I
     commands. Cost: up to 99 members, 1 GetItem of the old head + 1 TransactWriteItems of the head and
     the members (atomic: readers see the old value or the new one). More members are written first
     (BatchWriteItem, 25 a request) and the head last (1 PutItem); a member that replaces one of the old
-    value's items (same member) then disappears from the old value for a moment."""
+    value's items (same member) then disappears from the old value for a moment. A result that fits the
+    compact limits is the head alone: 1 GetItem + 1 conditional PutItem."""
     if not items:
         db.discard(db.gateway.delete(db.head_key(key)))
         return
@@ -293,6 +448,10 @@ def replace(db: Database, key: bytes, type_: str, items: list[Item], head_set: I
     members = [{**item, "pk": pk, "g": generation} for item in items]
     head = {**db.head_key(key), "t": {"S": type_}, "g": generation, "sz": {"N": str(len(items))},
             "w": new_version(), **db.expiry_attributes(expire_at), **(head_set or {})}
+    if type_ in db.compact.types:
+        packed = {**head, compact.MEMBERS: compact.pack({item["sk"]["B"]: item for item in members})}
+        if db.compact.fits(packed):
+            head, members = packed, []
     if len(members) >= TRANSACTION_LIMIT:
         db.gateway.batch_write(puts=members)
         db.discard(db.gateway.put(head, return_old=True))
@@ -306,8 +465,12 @@ def replace(db: Database, key: bytes, type_: str, items: list[Item], head_set: I
             put = {"Item": head, "ConditionExpression": condition, "ExpressionAttributeNames": names,
                    "ExpressionAttributeValues": values}
         try:
-            db.gateway.transact_write([{"Put": put}] + [{"Put": {"Item": member}} for member in members])
-        except TransactionConditionFailed:
+            if members:
+                db.gateway.transact_write([{"Put": put}] + [{"Put": {"Item": member}} for member in members])
+            else:  # compact: the head alone
+                db.gateway.put(head, put["ConditionExpression"], put.get("ExpressionAttributeValues"),
+                               put.get("ExpressionAttributeNames"))
+        except (TransactionConditionFailed, ConditionFailed):
             continue  # the key changed since it was read: read it again
         db.discard(old)
         return

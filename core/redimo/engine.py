@@ -11,6 +11,7 @@ from redis.exceptions import RedisError
 from .commands import COMMANDS
 from .commands.base import Command, Reply, c_string
 from .commands.transactions import QUEUED, READ_ONLY, SESSION_COMMANDS, command_keys
+from .compact import Limits
 from .gateway import Gateway, Item
 from .protocol import ReplyError, wrong_arity
 from .staging import Key, Prefetched, head_keys
@@ -49,9 +50,10 @@ class Engine:
     """Executes Redis commands against one namespace of a DynamoDB table. Connection state (MULTI,
     WATCH) lives in a :class:`Session` the caller keeps per connection."""
 
-    def __init__(self, gateway: Gateway, namespace: str = "0", clock: Callable[[], int] = millis) -> None:
+    def __init__(self, gateway: Gateway, namespace: str = "0", clock: Callable[[], int] = millis,
+                 compact: Limits | None = None) -> None:
         self.gateway = gateway
-        self.db = Database(gateway, namespace, clock)
+        self.db = Database(gateway, namespace, clock, compact)
 
     def execute(self, args: Sequence[bytes], session: Session | None = None) -> Reply:
         """Run one command; raises :class:`ReplyError` for an error reply. Inside MULTI a command is
@@ -86,7 +88,7 @@ class Engine:
         that notes the session's own writes (they change a watched key, as in Redis)."""
         if not session.watched:
             return self.db
-        return Database(Prefetched(self.gateway, (), self.written(session)), self.db.namespace, self.db.clock)
+        return self.db.other(self.db.namespace, Prefetched(self.gateway, (), self.written(session)))
 
     @staticmethod
     def written(session: Session) -> Callable[[Key], None]:
@@ -106,7 +108,7 @@ class Engine:
                     prefetched = Prefetched(self.gateway, head_keys(self.db.prefix, keys), self.written(session))
                 except RedisError as error:
                     return [error] * len(commands)
-                db = Database(prefetched, self.db.namespace, self.db.clock)
+                db = self.db.other(self.db.namespace, prefetched)
         replies: list[Reply | Exception] = []
         for command in commands:
             if prefetched:

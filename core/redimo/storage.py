@@ -17,6 +17,7 @@ from dataclasses import dataclass
 from typing import Callable, Iterable, Iterator
 
 from . import oplog
+from .compact import Limits, PromotedKeys, is_compact
 from .gateway import ConditionFailed, Gateway, Item
 from .protocol import WRONGTYPE, ReplyError, canonical_int
 
@@ -69,16 +70,20 @@ class Record:
 class Database:
     """One namespace of one table: the analogue of a Redis database."""
 
-    def __init__(self, gateway: Gateway, namespace: str = "0", clock: Callable[[], int] = millis) -> None:
+    def __init__(self, gateway: Gateway, namespace: str = "0", clock: Callable[[], int] = millis,
+                 compact: Limits | None = None, promoted: PromotedKeys | None = None) -> None:
         if "\x00" in namespace:
             raise ValueError("a namespace cannot contain NUL")
         self.gateway = gateway
         self.namespace = namespace
         self.prefix = namespace.encode() + b"\x00"
         self.clock = clock
+        self.compact = compact or Limits()
+        self.promoted = promoted if promoted is not None else PromotedKeys()
 
-    def other(self, namespace: str) -> "Database":
-        return Database(self.gateway, namespace, self.clock)
+    def other(self, namespace: str, gateway: Gateway | None = None) -> "Database":
+        """The same settings over another namespace (or another gateway, such as a transaction's)."""
+        return Database(gateway or self.gateway, namespace, self.clock, self.compact, self.promoted)
 
     # -- keys -------------------------------------------------------------------------------
     def pk(self, key: bytes) -> bytes:
@@ -227,13 +232,16 @@ class Database:
         a collection's members (a Query of the key's items, then BatchWriteItem)."""
         leftovers = [key for item in old_items if item for key in self.chunk_keys(item)]
         for item in old_items:
-            if item and item.get("t", {}).get("S") in COLLECTION_TYPES:
+            if item and item.get("t", {}).get("S") in COLLECTION_TYPES and not is_compact(item):
                 leftovers += [{"pk": member["pk"], "sk": member["sk"]} for member in self.members_of(item)]
         if leftovers:
             self.gateway.batch_write(deletes=leftovers)
 
     def members_of(self, head: Item) -> Iterator[Item]:
-        """Every member item of a collection head's generation: Query pages of its partition."""
+        """Every member item of a collection head's generation: Query pages of its partition (none for
+        a compact head, which holds its members)."""
+        if is_compact(head):
+            return iter(())
         values = {":pk": head["pk"], ":g": head["g"], ":head": {"B": HEAD}}
         return self.gateway.query("pk = :pk AND sk > :head", values, filter_expression="g = :g")
 

@@ -7,12 +7,13 @@ import sys
 
 from ..gateway import TRANSACTION_LIMIT, ConditionFailed, TransactionConditionFailed
 from ..glob import glob_match
-from ..protocol import INT64_MAX, OK, SYNTAX_ERROR, ReplyError, SimpleString, parse_int
+from ..protocol import INT64_MAX, OK, SYNTAX_ERROR, ReplyError, SimpleString, canonical_int, parse_int
 from ..collection import new_version
+from ..compact import MEMBERS, is_compact, sort_key
 from ..storage import ABSENT_OR_EXPIRED, CHUNK, COLLECTION_TYPES, HEAD, LIVE, MAX_PARTITION_KEY, Database, Record
 from .base import c_string, command, cursor_of, options, position_of
 
-HEAD_ONLY = "pk, sk, t, x, c, g"  # what deleting a key needs to know of its head
+HEAD_ONLY = "pk, sk, t, x, c, g, m"  # what deleting a key needs to know of its head (m: compact)
 
 
 def delete_keys(db: Database, keys: list[bytes]) -> int:
@@ -215,6 +216,32 @@ def remove_expiry(db: Database, key: bytes, only_volatile: bool) -> bool:
     except ConditionFailed:
         return False
     return True
+
+
+def encoding(record: Record) -> bytes:
+    """The name Redis gives the encoding of a value like this one (OBJECT ENCODING)."""
+    item = record.item
+    if record.type == "string":
+        return b"int" if "n" in item else b"embstr" if len(item.get("v", {}).get("B", b"")) <= 44 and not record.chunks \
+            else b"raw"
+    if is_compact(item):
+        members = [sort_key(name)[1:] for name in item[MEMBERS]["M"]]
+        integers = record.type == "set" and all(canonical_int(member) is not None for member in members)
+        return b"intset" if integers and len(members) <= 512 else b"listpack"
+    return {"hash": b"hashtable", "set": b"hashtable", "zset": b"skiplist", "list": b"quicklist"}.get(record.type, b"stream")
+
+
+@command("object", -2)
+def object_(db: Database, args: list[bytes]) -> bytes | None:
+    """OBJECT ENCODING key: ``listpack`` (``intset`` for a set of integers) for a compact hash or set,
+    Redis's names for the others: ``hashtable``, ``skiplist``, ``quicklist``, ``stream``; ``int``,
+    ``embstr`` or ``raw`` for a string. Other subcommands (FREQ, IDLETIME, REFCOUNT) are not kept by
+    Redimo. Cost: 1 GetItem."""
+    if args[0].upper() != b"ENCODING" or len(args) != 2:
+        raise ReplyError(f"ERR unknown subcommand or wrong number of arguments for "
+                         f"'{args[0].decode(errors='replace')[:128]}'. Try OBJECT HELP.")
+    record = db.load(args[1])
+    return encoding(record) if record else None
 
 
 @command("persist", 2)

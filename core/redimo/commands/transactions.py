@@ -178,7 +178,7 @@ def transaction(engine: Engine, queue: list[list[bytes]], watched: dict[bytes, t
         if any(changed(db, state, item) for state, item in zip(watched.values(), current)):
             return None
         try:
-            replies = run_all(engine, Database(staging, db.namespace, db.clock), queue, staging)
+            replies = run_all(engine, db.other(db.namespace, staging), queue, staging)
         except Stale:
             continue  # a key changed while the EXEC read it: start over (nothing was written)
         states = {head: "live" if live else "absent" for head, (_, live) in zip(heads, watched.values())}

@@ -1,0 +1,205 @@
+"""The compact encoding of small hashes and sets (redimo.compact, docs/data-model.md): costs, promotion
+at both limits, both encodings side by side, expiry, COPY/RENAME/DEL, MULTI/EXEC and WATCH, and
+concurrent writers across a promotion. The differential state machines of test_hashes.py and
+test_sets.py run in every encoding (conftest.ENCODINGS); test_exactly_once.py covers lost replies."""
+
+from __future__ import annotations
+
+import uuid
+from typing import Callable
+
+import pytest
+import redis
+
+from redimo import Redimo
+from redimo.compact import Limits, item_size
+from redimo.storage import HEAD
+
+from conftest import TABLE, run_processes
+
+
+def spent(r: Redimo, action: Callable[[], object]) -> tuple[object, dict[str, int]]:
+    before = r.gateway.usage.snapshot()
+    result = action()
+    return result, dict((r.gateway.usage - before).requests)
+
+
+def items_of(r: Redimo, key: bytes) -> list[bytes]:
+    return sorted(item["sk"]["B"] for item in r.engine.db.all_items(key))
+
+
+def test_a_compact_collection_is_one_request_a_read_and_two_a_write(r: Redimo) -> None:
+    assert spent(r, lambda: r.hset("h", mapping={"a": 1, "b": "x"})) == (2, {"get_item": 1, "put_item": 1})
+    assert spent(r, lambda: r.hset("h", "a", 2)) == (0, {"get_item": 1, "put_item": 1})
+    for read in (lambda: r.hget("h", "a"), lambda: r.hgetall("h"), lambda: r.hmget("h", "a", "z"),
+                 lambda: r.hlen("h"), lambda: r.hkeys("h"), lambda: r.hscan("h"), lambda: r.hrandfield("h", 2)):
+        assert spent(r, read)[1] == {"get_item": 1}
+    assert spent(r, lambda: r.hdel("h", "zz"))[1] == {"get_item": 1}, "nothing to change: no write"
+    assert spent(r, lambda: r.hincrby("h", "a", 5)) == (7, {"get_item": 1, "put_item": 1})
+    assert spent(r, lambda: r.sadd("s", "m", "n")) == (2, {"get_item": 1, "put_item": 1})
+    for read in (lambda: r.sismember("s", "m"), lambda: r.smembers("s"), lambda: r.scard("s"),
+                 lambda: r.smismember("s", ["m", "q"])):
+        assert spent(r, read)[1] == {"get_item": 1}
+    assert spent(r, lambda: r.srem("s", "m"))[1] == {"get_item": 1, "put_item": 1}
+    assert spent(r, lambda: r.srem("s", "n"))[1] == {"get_item": 1, "transact_write_items": 1}, \
+        "emptying it deletes the head in a transaction, whose token makes a retry safe"
+    assert spent(r, lambda: r.delete("h")) == (1, {"delete_item": 1}), "no member items to look for"
+    assert items_of(r, b"h") == [] and items_of(r, b"s") == []
+
+
+@pytest.mark.moto_bug("consumed capacity comes back as fixed numbers")
+def test_a_small_compact_write_is_one_write_unit_and_a_read_one_read_unit(r: Redimo) -> None:
+    r.hset("h", mapping={f"field{i}": "v" * 20 for i in range(10)})
+    before = r.gateway.usage.snapshot()
+    r.hset("h", "field3", "w" * 20)
+    used = r.gateway.usage - before
+    assert (used.read_units, used.write_units) == (1.0, 1.0)
+    before = r.gateway.usage.snapshot()
+    assert len(r.hgetall("h")) == 10
+    assert (r.gateway.usage - before).read_units == 1.0
+
+
+def test_promotion_at_the_entry_limit_keeps_every_member(make_redimo: Callable[..., Redimo]) -> None:
+    r = make_redimo(compact_max_entries=4)
+    r.hset("h", mapping={f"f{i}": i for i in range(4)})
+    assert r.object("encoding", "h") == b"listpack" and items_of(r, b"h") == [HEAD]
+    assert r.hset("h", "f4", 4) == 1
+    assert r.object("encoding", "h") == b"hashtable"
+    assert r.hgetall("h") == {f"f{i}".encode(): str(i).encode() for i in range(5)} and r.hlen("h") == 5
+    assert len(items_of(r, b"h")) == 6, "the head and one item per field"
+    assert r.hdel("h", "f0", "f1", "f2", "f3") == 4
+    assert r.object("encoding", "h") == b"hashtable", "it never goes back, as in Redis"
+    assert spent(r, lambda: r.hget("h", "f4")) == (b"4", {"batch_get_item": 1}), "the client knows it is promoted"
+
+
+def test_promotion_at_the_byte_limit(make_redimo: Callable[..., Redimo]) -> None:
+    r = make_redimo(compact_max_bytes=1024)
+    r.sadd("s", "a" * 300, "b" * 300)
+    assert r.object("encoding", "s") == b"listpack"
+    r.sadd("s", "c" * 300)
+    assert r.object("encoding", "s") == b"listpack"
+    r.sadd("s", "d" * 300)
+    assert r.object("encoding", "s") == b"hashtable" and r.scard("s") == 4
+    r.sadd("big", "x" * 2000)
+    assert r.object("encoding", "big") == b"hashtable", "created promoted when it does not fit"
+
+
+def test_object_encoding_names(r: Redimo) -> None:
+    r.sadd("ints", 1, -5, 9223372036854775807)
+    r.sadd("mixed", 1, "a")
+    r.hset("h", "f", "v")
+    r.set("n", 12)
+    r.set("short", "x" * 44)
+    r.set("long", "x" * 45)
+    r.rpush("l", "a")
+    r.zadd("z", {"a": 1})
+    r.xadd("x", {"a": 1})
+    assert [r.object("encoding", key) for key in ("ints", "mixed", "h", "n", "short", "long", "l", "z", "x")] == \
+        [b"intset", b"listpack", b"listpack", b"int", b"embstr", b"raw", b"quicklist", b"skiplist", b"stream"]
+    assert r.object("encoding", "missing") is None
+    with pytest.raises(redis.ResponseError, match="unknown subcommand"):
+        r.execute_command("OBJECT", "FREQ", "h")
+
+
+def test_a_table_written_in_the_member_layout_keeps_working(make_redimo: Callable[..., Redimo]) -> None:
+    namespace = f"test-{uuid.uuid4().hex}"
+    old = make_redimo(namespace=namespace, compact=False)
+    old.hset("h", mapping={"a": 1, "b": 2})
+    old.sadd("s", "x")
+    r = make_redimo(namespace=namespace)
+    assert r.object("encoding", "h") == b"hashtable" and r.hgetall("h") == {b"a": b"1", b"b": b"2"}
+    assert r.hset("h", "c", 3) == 1 and r.hincrby("h", "a", 1) == 2 and r.hdel("h", "b") == 1
+    assert r.sadd("s", "y") == 1 and r.smembers("s") == {b"x", b"y"}
+    assert r.object("encoding", "s") == b"hashtable" and len(items_of(r, b"s")) == 3
+    assert old.hgetall("h") == {b"a": b"2", b"c": b"3"}, "and a client without the encoding reads it too"
+    r.hset("new", "f", "v")
+    assert old.hget("new", "f") == b"v" and old.hset("new", "g", "w") == 1
+    assert old.object("encoding", "new") == b"hashtable", "a client without the encoding promotes on write"
+    assert r.hgetall("new") == {b"f": b"v", b"g": b"w"}
+
+
+def test_a_large_promotion_writes_the_members_first_then_the_head(make_redimo: Callable[..., Redimo]) -> None:
+    namespace = f"test-{uuid.uuid4().hex}"
+    roomy = make_redimo(namespace=namespace, compact_max_entries=500, compact_max_bytes=100_000)
+    fields = {f"f{i}": i for i in range(150)}
+    roomy.hset("h", mapping=fields)
+    assert roomy.object("encoding", "h") == b"listpack"
+    r = make_redimo(namespace=namespace)
+    assert spent(r, lambda: r.hset("h", "new", 1))[1] == \
+        {"get_item": 1, "batch_write_item": 6, "put_item": 1, "batch_get_item": 1, "transact_write_items": 1}
+    assert r.hlen("h") == 151 and len(r.hgetall("h")) == 151 and len(items_of(r, b"h")) == 152
+
+
+def test_expiry_copy_rename_and_delete(make_redimo: Callable[..., Redimo]) -> None:
+    now = [1_000_000_000_000]
+    r = make_redimo(clock=lambda: now[0])
+    r.hset("h", mapping={"a": 1, "b": 2})
+    r.pexpire("h", 100)
+    r.hset("h", "c", 3)
+    assert 0 < r.pttl("h") <= 100, "a write keeps the expiry"
+    assert r.copy("h", "copy") and r.hgetall("copy") == {b"a": b"1", b"b": b"2", b"c": b"3"}
+    assert r.rename("copy", "moved") and r.exists("copy") == 0 and items_of(r, b"moved") == [HEAD]
+    now[0] += 101
+    assert r.hgetall("h") == {} and r.hlen("h") == 0 and r.exists("h", "moved") == 0
+    assert r.hset("h", "z", 1) == 1 and r.hgetall("h") == {b"z": b"1"} and r.ttl("h") == -1
+    r.sadd("s", "a")
+    assert r.sinterstore("dest", ["s"]) == 1 and r.object("encoding", "dest") == b"listpack"
+    assert items_of(r, b"dest") == [HEAD] and r.smembers("dest") == {b"a"}
+
+
+def test_multi_exec_and_watch_on_a_compact_hash(r: Redimo) -> None:
+    r.hset("h", "a", 1)
+    with r.pipeline() as pipe:
+        pipe.hset("h", "b", 2).hincrby("h", "a", 10).sadd("s", "x").hgetall("h")
+        assert pipe.execute() == [1, 11, 1, {b"a": b"11", b"b": b"2"}]
+    other = Redimo(table=r.gateway.table, namespace=r.engine.db.namespace, client=r.gateway.client)
+    with r.pipeline() as pipe:
+        pipe.watch("h")
+        other.hset("h", "c", 3)
+        pipe.multi()
+        pipe.hset("h", "d", 4)
+        with pytest.raises(redis.WatchError):
+            pipe.execute()
+    assert r.hgetall("h") == {b"a": b"11", b"b": b"2", b"c": b"3"} and r.object("encoding", "h") == b"listpack"
+
+
+def test_smove_between_the_encodings(make_redimo: Callable[..., Redimo]) -> None:
+    r = make_redimo(compact_max_entries=2)
+    r.sadd("small", "a", "b")
+    r.sadd("other", "c")
+    assert spent(r, lambda: r.smove("small", "other", "a")) == (True, {"get_item": 2, "transact_write_items": 1})
+    assert r.smove("small", "other", "b") and r.exists("small") == 0
+    assert r.object("encoding", "other") == b"hashtable", "promoted on the way"
+    assert r.smembers("other") == {b"a", b"b", b"c"}
+    r.sadd("back", "z")
+    assert r.smove("other", "back", "c") and r.smembers("back") == {b"c", b"z"}
+    assert r.spop("other", 5) and r.exists("other") == 0
+
+
+def test_limits_are_checked() -> None:
+    with pytest.raises(ValueError, match="max_bytes"):
+        Limits(max_bytes=400_000)
+    with pytest.raises(ValueError, match="only for"):
+        Limits(types=frozenset({"stream"}))
+
+
+def test_item_size_follows_dynamodbs_rules() -> None:
+    item = {"pk": {"B": b"12345"}, "n": {"N": "123"}, "m": {"M": {"ab": {"M": {"v": {"B": b"xyz"}}}}}}
+    # pk: 2 + 5; n: 1 + (3 digits: 2 + 1); m: 1 + 3 + ("ab" 2 + inner map 3 + ("v" 1 + 3 + 1) + 1)
+    assert item_size(item) == 7 + 4 + (1 + 3 + (2 + (3 + 5) + 1))
+
+
+def add_members(url: str, namespace: str, worker: int, count: int) -> None:
+    r = Redimo(table=TABLE, namespace=namespace, endpoint_url=url, compact_max_entries=20)
+    for i in range(count):
+        r.sadd("shared", f"w{worker}-{i}")
+        r.hincrby("counts", "all", 1)
+
+
+def test_concurrent_writers_across_a_promotion(shared_endpoint: str) -> None:
+    namespace = f"test-{uuid.uuid4().hex}"
+    run_processes(add_members, [(shared_endpoint, namespace, worker, 15) for worker in range(4)])
+    r = Redimo(table=TABLE, namespace=namespace, endpoint_url=shared_endpoint)
+    assert r.smembers("shared") == {f"w{worker}-{i}".encode() for worker in range(4) for i in range(15)}
+    assert r.scard("shared") == 60 and r.object("encoding", "shared") == b"hashtable"
+    assert r.hget("counts", "all") == b"60", "no increment lost or applied twice"
