@@ -185,7 +185,7 @@ def pair(store: Store, table: str, real_redis: redis.Redis, request: pytest.Fixt
 ENCODINGS: dict[str, dict[str, Any]] = {
     "default": {},
     "promoted": {"compact": False},  # every collection in the per-member layout from its first write
-    "compact": {"compact_max_entries": 1_000_000, "compact_max_bytes": 350_000},  # never promoted
+    "compact": {"compact_max_entries": 5_000, "compact_max_bytes": 350_000},  # never promoted here
     "promoting": {"compact_max_entries": 2, "compact_max_bytes": 200},  # promoted in mid-sequence
 }
 ALL_ENCODINGS = pytest.mark.parametrize("pair", list(ENCODINGS)[1:], indirect=True)

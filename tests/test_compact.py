@@ -28,34 +28,74 @@ def items_of(r: Redimo, key: bytes) -> list[bytes]:
     return sorted(item["sk"]["B"] for item in r.engine.db.all_items(key))
 
 
-def test_a_compact_collection_is_one_request_a_read_and_two_a_write(r: Redimo) -> None:
-    assert spent(r, lambda: r.hset("h", mapping={"a": 1, "b": "x"})) == (2, {"get_item": 1, "put_item": 1})
-    assert spent(r, lambda: r.hset("h", "a", 2)) == (0, {"get_item": 1, "put_item": 1})
+def test_a_compact_collection_is_one_request_a_read_and_one_or_two_a_write(r: Redimo) -> None:
+    assert spent(r, lambda: r.hset("h", mapping={"a": 1, "b": "x"})) == (2, {"update_item": 1, "put_item": 1}), \
+        "a new key: the single-request write is refused (no head), and its reply serves as the read"
+    assert spent(r, lambda: r.hset("h", "c", 2)) == (1, {"update_item": 1}), "a new field: 1 UpdateItem"
+    assert spent(r, lambda: r.hsetnx("h", "d", 2)) == (True, {"update_item": 1})
+    assert spent(r, lambda: r.hsetnx("h", "d", 3)) == (False, {"update_item": 1}), "refused: nothing to write"
+    assert spent(r, lambda: r.hset("h", "a", 2)) == (0, {"update_item": 1, "put_item": 1}), "an overwrite: 2"
     for read in (lambda: r.hget("h", "a"), lambda: r.hgetall("h"), lambda: r.hmget("h", "a", "z"),
                  lambda: r.hlen("h"), lambda: r.hkeys("h"), lambda: r.hscan("h"), lambda: r.hrandfield("h", 2)):
         assert spent(r, read)[1] == {"get_item": 1}
-    assert spent(r, lambda: r.hdel("h", "zz"))[1] == {"get_item": 1}, "nothing to change: no write"
+    assert spent(r, lambda: r.hdel("h", "d")) == (1, {"update_item": 1})
+    assert spent(r, lambda: r.hdel("h", "zz")) == (0, {"update_item": 1}), "refused: nothing to change"
     assert spent(r, lambda: r.hincrby("h", "a", 5)) == (7, {"get_item": 1, "put_item": 1})
-    assert spent(r, lambda: r.sadd("s", "m", "n")) == (2, {"get_item": 1, "put_item": 1})
+    assert r.hgetall("h") == {b"a": b"7", b"b": b"x", b"c": b"2"} and r.hlen("h") == 3
+    assert spent(r, lambda: r.sadd("s", "m", "n")) == (2, {"update_item": 1, "put_item": 1})
+    assert spent(r, lambda: r.sadd("s", "o")) == (1, {"update_item": 1})
+    assert spent(r, lambda: r.sadd("s", "o", "p")) == (1, {"update_item": 1, "put_item": 1})
     for read in (lambda: r.sismember("s", "m"), lambda: r.smembers("s"), lambda: r.scard("s"),
                  lambda: r.smismember("s", ["m", "q"])):
         assert spent(r, read)[1] == {"get_item": 1}
-    assert spent(r, lambda: r.srem("s", "m"))[1] == {"get_item": 1, "put_item": 1}
-    assert spent(r, lambda: r.srem("s", "n"))[1] == {"get_item": 1, "transact_write_items": 1}, \
+    assert spent(r, lambda: r.srem("s", "m", "n", "o")) == (3, {"update_item": 1})
+    assert spent(r, lambda: r.srem("s", "p")) == (1, {"update_item": 1, "transact_write_items": 1}), \
         "emptying it deletes the head in a transaction, whose token makes a retry safe"
     assert spent(r, lambda: r.delete("h")) == (1, {"delete_item": 1}), "no member items to look for"
     assert items_of(r, b"h") == [] and items_of(r, b"s") == []
+
+
+def test_the_single_request_write_keeps_every_rule(make_redimo: Callable[..., Redimo]) -> None:
+    now = [1_000_000_000_000]
+    r = make_redimo(clock=lambda: now[0], compact_max_entries=3)
+    r.set("string", "v")
+    with pytest.raises(redis.ResponseError, match="WRONGTYPE"):
+        r.sadd("string", "m")
+    r.sadd("s", "a")
+    r.pexpire("s", 100)
+    assert r.sadd("s", "b") == 1 and 0 < r.pttl("s") <= 100
+    now[0] += 101
+    assert r.sadd("s", "c") == 1 and r.smembers("s") == {b"c"} and r.ttl("s") == -1, "an expired set is new"
+    assert r.sadd("s", "d", "e") == 2 and r.object("encoding", "s") == b"listpack"
+    assert r.sadd("s", "f") == 1 and r.object("encoding", "s") == b"hashtable", "the entry limit holds"
+    assert r.smembers("s") == {b"c", b"d", b"e", b"f"}
+    assert spent(r, lambda: r.sadd("s", "g"))[1] == {"batch_get_item": 1, "transact_write_items": 1}, \
+        "a key known promoted does not try the compact write"
+    narrow = make_redimo(compact_max_bytes=1000)
+    narrow.hset("wide", "f", "v")
+    assert spent(narrow, lambda: narrow.hset("wide", "a", "x" * 600))[1] == {"update_item": 1}
+    narrow.hdel("wide", "a")
+    assert spent(narrow, lambda: narrow.hset("wide", "b", "x" * 600))[1] == {"update_item": 1, "put_item": 1}, \
+        "HDEL left the value's bytes counted: the plan-and-commit path recounts them, and it fits"
+    assert narrow.object("encoding", "wide") == b"listpack"
+    assert narrow.hset("wide", "c", "x" * 600) == 1 and narrow.object("encoding", "wide") == b"hashtable", \
+        "the byte limit holds on the single-request path"
+    assert narrow.hgetall("wide") == {b"f": b"v", b"b": b"x" * 600, b"c": b"x" * 600}
 
 
 @pytest.mark.moto_bug("consumed capacity comes back as fixed numbers")
 def test_a_small_compact_write_is_one_write_unit_and_a_read_one_read_unit(r: Redimo) -> None:
     r.hset("h", mapping={f"field{i}": "v" * 20 for i in range(10)})
     before = r.gateway.usage.snapshot()
-    r.hset("h", "field3", "w" * 20)
+    r.hset("h", "field10", "w" * 20)
     used = r.gateway.usage - before
-    assert (used.read_units, used.write_units) == (1.0, 1.0)
+    assert (used.requests["update_item"], used.read_units, used.write_units) == (1, 0.0, 1.0)
     before = r.gateway.usage.snapshot()
-    assert len(r.hgetall("h")) == 10
+    r.hset("h", "field3", "w" * 20)  # an overwrite: the refused UpdateItem (1 WCU on AWS, unreported here) + 1 PutItem
+    used = r.gateway.usage - before
+    assert (used.total_requests, used.read_units, used.write_units) == (2, 0.0, 1.0)
+    before = r.gateway.usage.snapshot()
+    assert len(r.hgetall("h")) == 11
     assert (r.gateway.usage - before).read_units == 1.0
 
 
@@ -126,7 +166,7 @@ def test_a_large_promotion_writes_the_members_first_then_the_head(make_redimo: C
     assert roomy.object("encoding", "h") == b"listpack"
     r = make_redimo(namespace=namespace)
     assert spent(r, lambda: r.hset("h", "new", 1))[1] == \
-        {"get_item": 1, "batch_write_item": 6, "put_item": 1, "batch_get_item": 1, "transact_write_items": 1}
+        {"update_item": 1, "batch_write_item": 6, "put_item": 1, "batch_get_item": 1, "transact_write_items": 1}
     assert r.hlen("h") == 151 and len(r.hgetall("h")) == 151 and len(items_of(r, b"h")) == 152
 
 

@@ -28,6 +28,8 @@ from functools import cached_property
 from typing import Callable, Iterable, Iterator, TypeVar
 
 from . import compact, oplog
+from botocore.exceptions import ClientError
+
 from .gateway import TRANSACTION_LIMIT, ConditionFailed, Item, TransactionConditionFailed
 from .protocol import WRONGTYPE, ReplyError
 from .storage import ABSENT_OR_EXPIRED, HEAD, LIVE, Database
@@ -147,6 +149,17 @@ def head_of(db: Database, item: Item | None, type_: str, check_type: bool = True
 def load(db: Database, key: bytes, type_: str) -> Head | None:
     """The live head of a collection, WRONGTYPE for another type. Cost: 1 GetItem."""
     return head_of(db, db.gateway.get(db.head_key(key)), type_)[0]
+
+
+def state_of(db: Database, key: bytes, type_: str, item: Item | None, sks: Iterable[bytes] = ()) -> State | None:
+    """The state of a key from a head item already in hand (a refused write returns it): None when the
+    key is a promoted collection, whose members must still be read."""
+    head, stale = head_of(db, item, type_)
+    if head is not None and not head.compact:
+        if type_ in db.compact.types:
+            db.promoted.add(db.pk(key))
+        return None
+    return State(key, type_, head, stale, dict(head.members) if head else {}, set(sks))
 
 
 def read(db: Database, key: bytes, type_: str, sks: Iterable[bytes] = (), check_type: bool = True) -> State:
@@ -276,7 +289,7 @@ def compact_head(db: Database, state: State, change: Change) -> Item | None:
     head.update(change.head_set)
     for name in change.head_remove:
         head.pop(name, None)
-    head.update(sz={"N": str(size)}, w=new_version(), **{compact.MEMBERS: compact.pack(members)})
+    head.update(sz={"N": str(size)}, w=new_version(), **compact.attributes(members))
     return head
 
 
@@ -335,7 +348,8 @@ def promote(db: Database, state: State) -> None:
     assert state.head is not None
     generation = {"B": os.urandom(8)}
     members = [{**item, "g": generation} for item in state.members.values()]
-    head = {name: value for name, value in state.head.item.items() if name not in (compact.MEMBERS, *oplog.NAMES)}
+    head = {name: value for name, value in state.head.item.items()
+            if name not in (compact.MEMBERS, compact.SIZE, *oplog.NAMES)}
     head.update(g=generation, w=new_version())
     values = {**db.now(), ":old_w": state.head.item["w"]}
     put = {"Item": head, "ConditionExpression": f"w = :old_w AND {LIVE}", "ExpressionAttributeValues": values}
@@ -399,14 +413,70 @@ def commit(db: Database, state: State, change: Change) -> None:
                     head.item if head else {})
 
 
+def fast_update(db: Database, key: bytes, type_: str, change: Change) -> tuple[bool, bool, Item | None]:
+    """One UpdateItem on a live compact head, when the change only adds members it assumes absent
+    (``puts``) or only removes members it assumes present (``deletes``) and leaves at least one:
+    ``SET m.#member = ...`` or ``REMOVE m.#member``, ``ADD sz, nb``, with those assumptions and the
+    compact limits (``size(m)``, ``nb``) in the condition, so concurrent writers of other members never
+    refuse each other.
+    Exactly-once under lost replies (oplog.py). Returns (applied, refused, the item found when refused).
+    A key known promoted, or a write inside MULTI (one transaction anyway), is not tried."""
+    limits, pk = db.compact, db.pk(key)
+    adds = {item["sk"]["B"]: item for item in change.puts}
+    removes = list(dict.fromkeys(change.deletes))
+    added = compact.members_size(compact.pack(adds)) if adds else -compact.members_size(
+        compact.pack({sk: {} for sk in removes}))  # a removed hash value's bytes stay counted (unknown here)
+    if (type_ not in limits.types or pk in db.promoted or bool(adds) == bool(removes) or change.head_set
+            or not db.gateway.nested_paths or added > limits.max_bytes):
+        return False, False, None
+    record = oplog.new_record(oplog.PUT)
+    paths = [f"#m.#e{index}" for index in range(len(adds) + len(removes))]
+    names = {"#m": compact.MEMBERS, **{f"#e{index}": compact.map_key(sk) for index, sk in enumerate([*adds, *removes])}}
+    values = {**db.now(), ":t": {"S": type_}, ":w": new_version(), ":delta": {"N": str(len(adds) - len(removes))},
+              ":bytes": {"N": str(added)}, **oplog.values(record, shift=True)}
+    condition = f"t = :t AND attribute_exists(#m) AND {LIVE} AND {oplog.NOT_APPLIED}"
+    expression = f"SET w = :w, {oplog.SHIFT}"
+    if adds:
+        values.update({f":e{index}": value for index, value in enumerate(compact.pack(adds)["M"].values())})
+        values.update({":room": {"N": str(limits.max_entries - len(adds))},
+                       ":byte_room": {"N": str(limits.max_bytes - added)}})
+        condition += (" AND size(#m) <= :room AND nb <= :byte_room"
+                      + "".join(f" AND attribute_not_exists({path})" for path in paths))
+        expression += "".join(f", {path} = :e{index}" for index, path in enumerate(paths))
+    else:
+        values[":fewest"] = {"N": str(len(removes) + 1)}
+        condition += " AND size(#m) >= :fewest" + "".join(f" AND attribute_exists({path})" for path in paths)
+        expression += " REMOVE " + ", ".join(paths)
+    try:
+        db.gateway.update(db.head_key(key), expression + " ADD sz :delta, nb :bytes", values, names, condition,
+                          once=True)
+    except ConditionFailed as refused:
+        applied = oplog.position(refused.item, record) is not None
+        return applied, not applied, refused.item
+    except ClientError as error:  # the head would pass DynamoDB's item limit: the general path promotes it
+        if error.response.get("Error", {}).get("Code") != "ValidationException":
+            raise
+        return False, False, None
+    return True, False, None
+
+
 def update(db: Database, key: bytes, type_: str, plan: Callable[[State], tuple[Change | None, Result]],
-           sks: Iterable[bytes] = ()) -> Result:
+           sks: Iterable[bytes] = (), fast: tuple[Change, Result] | None = None) -> Result:
     """Read the head and ``sks``, plan a change from that state, commit it; read and plan again while
     another writer gets in between (or after a promotion). ``plan`` may read more (and add what it read
-    to ``state.members``). Cost: see :func:`read` and :func:`commit`, per attempt."""
+    to ``state.members``). ``fast``: a change and its result to try first as one UpdateItem
+    (:func:`fast_update`); when refused, the head it returns is planned from without a read. Cost: see
+    :func:`read` and :func:`commit`, per attempt; 1 UpdateItem when ``fast`` holds."""
     sks = list(sks)
+    known: State | None = None
+    if fast is not None:
+        applied, refused, found = fast_update(db, key, type_, fast[0])
+        if applied:
+            return fast[1]
+        if refused:
+            known = state_of(db, key, type_, found, sks)
     for attempt in range(100):
-        state = read(db, key, type_, sks)
+        state, known = known or read(db, key, type_, sks), None
         change, result = plan(state)
         if not change:
             return result
@@ -422,14 +492,16 @@ def update(db: Database, key: bytes, type_: str, plan: Callable[[State], tuple[C
 
 def remove(db: Database, key: bytes, type_: str, kind: bytes, members: list[bytes]) -> int:
     """Remove members (HDEL, SREM, ZREM), returning how many were there. Cost: 1 BatchGetItem +
-    1 TransactWriteItems (none when none is there); removing the last member deletes the key."""
+    1 TransactWriteItems (none when none is there); removing the last member deletes the key. On a
+    compact collection, 1 UpdateItem when every member is there and one stays; else 2 requests."""
     sks = [member_sk(kind, member) for member in members]
 
     def plan(state: State) -> tuple[Change, int]:
         present = [sk for sk in dict.fromkeys(sks) if sk in state.members]
         return Change(deletes=present), len(present)
 
-    return update(db, key, type_, plan, sks)
+    distinct = list(dict.fromkeys(sks))
+    return update(db, key, type_, plan, sks, fast=(Change(deletes=distinct), len(distinct)))
 
 
 def replace(db: Database, key: bytes, type_: str, items: list[Item], head_set: Item | None = None,
@@ -449,7 +521,7 @@ def replace(db: Database, key: bytes, type_: str, items: list[Item], head_set: I
     head = {**db.head_key(key), "t": {"S": type_}, "g": generation, "sz": {"N": str(len(items))},
             "w": new_version(), **db.expiry_attributes(expire_at), **(head_set or {})}
     if type_ in db.compact.types:
-        packed = {**head, compact.MEMBERS: compact.pack({item["sk"]["B"]: item for item in members})}
+        packed = {**head, **compact.attributes({item["sk"]["B"]: item for item in members})}
         if db.compact.fits(packed):
             head, members = packed, []
     if len(members) >= TRANSACTION_LIMIT:

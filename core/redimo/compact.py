@@ -18,6 +18,7 @@ from typing import Any
 from .gateway import Item
 
 MEMBERS = "m"  # the head attribute holding a compact collection's members
+SIZE = "nb"  # the bytes of its members, as DynamoDB counts them in ``m`` (an upper bound after HDEL)
 _ENCODED = "\x10"  # starts the map key of a sort key that is not UTF-8 (no kind byte is 0x10)
 COMPACT_TYPES = frozenset({"hash", "set"})  # the types written compact (the others use member items)
 ITEM_LIMIT = 350_000  # the largest compact head: DynamoDB's item limit is 400 KB
@@ -25,13 +26,14 @@ ITEM_LIMIT = 350_000  # the largest compact head: DynamoDB's item limit is 400 K
 
 @dataclass(frozen=True)
 class Limits:
-    """When a compact collection is promoted: the most members, and the most bytes of its head item
-    as DynamoDB counts them (1 WCU per KB of the whole item is written on each change). Defaults:
-    the measured crossover of docs/performance.md. ``types`` are the collection types written
-    compact; an empty set turns the encoding off (collections are then created promoted)."""
+    """When a compact collection is promoted: the most members, and the most bytes of members in its
+    head item as DynamoDB counts them (1 WCU per KB of the whole item is written on each change; the
+    head's other attributes add about 150 bytes). Defaults: the measured crossover of
+    docs/performance.md. ``types`` are the collection types written compact; an empty set turns the
+    encoding off (collections are then created promoted)."""
 
     max_entries: int = 64
-    max_bytes: int = 4096
+    max_bytes: int = 3840
     types: frozenset[str] = field(default=COMPACT_TYPES)
 
     def __post_init__(self) -> None:
@@ -44,7 +46,7 @@ class Limits:
             raise ValueError(f"no compact encoding for {sorted(unknown)}: only for {sorted(COMPACT_TYPES)}")
 
     def fits(self, head: Item) -> bool:
-        return len(head[MEMBERS]["M"]) <= self.max_entries and item_size(head) <= self.max_bytes
+        return len(head[MEMBERS]["M"]) <= self.max_entries and members_size(head[MEMBERS]) <= self.max_bytes
 
 
 def is_compact(head: Item | None) -> bool:
@@ -73,6 +75,17 @@ def pack(members: dict[bytes, Item]) -> dict:
     """The ``m`` attribute of member items (their own attributes, without the key and generation)."""
     return {"M": {map_key(sk): {"M": {name: value for name, value in item.items() if name not in ("pk", "sk", "g")}}
                   for sk, item in members.items()}}
+
+
+def attributes(members: dict[bytes, Item]) -> Item:
+    """The head attributes of a compact collection of these member items: ``m`` and ``nb``."""
+    packed = pack(members)
+    return {MEMBERS: packed, SIZE: {"N": str(members_size(packed))}}
+
+
+def members_size(members: dict) -> int:
+    """The bytes of a ``pack``-ed map's entries (all of ``m`` but its own 3)."""
+    return _value_size(members) - 3
 
 
 def item_size(item: Item) -> int:

@@ -130,6 +130,8 @@ def _no_retry_for_single_shots(**_: Any) -> bool | None:
 class Gateway:
     """DynamoDB access for one table."""
 
+    nested_paths = True  # expressions may name map entries (``m.#member``); a MULTI's staging may not
+
     def __init__(self, table: str, client: Any = None, consistent_reads: bool = True,
                  **client_options: Any) -> None:
         self.table = table

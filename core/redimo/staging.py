@@ -407,6 +407,8 @@ class Staging(Wrapper):
     transaction. ``seen`` holds each item as DynamoDB first returned it (None: absent): each command
     reads that state (see :meth:`read_many`), and the commit is conditioned on it."""
 
+    nested_paths = False  # its expressions name top-level attributes only (no ``m.#member``, no size())
+
     def __init__(self, gateway: Gateway) -> None:
         super().__init__(gateway)
         self.seen: dict[Key, Item | None] = {}

@@ -153,7 +153,8 @@ def scan_members(db: Database, args: list[bytes], type_: str, kind: bytes,
 # -- hash commands --------------------------------------------------------------------------------
 def set_fields(db: Database, key: bytes, pairs: dict[bytes, bytes], only_new: bool = False) -> int:
     """Set fields, returning how many were new. Cost: 1 BatchGetItem + 1 TransactWriteItems
-    (2 WCU per KB of the head and of each field written)."""
+    (2 WCU per KB of the head and of each field written). On a compact hash: 1 UpdateItem when every
+    field is new, else 1 GetItem + 1 PutItem (or the refused UpdateItem's item + 1 PutItem)."""
 
     def plan(state: State) -> tuple[Change, int]:
         sks = {field: member_sk(FIELD, field) for field in pairs}
@@ -162,12 +163,14 @@ def set_fields(db: Database, key: bytes, pairs: dict[bytes, bytes], only_new: bo
             return Change(puts=[field_item(field, pairs[field]) for field in new]), len(new)
         return Change(puts=[field_item(field, value) for field, value in pairs.items()]), len(new)
 
-    return collection.update(db, key, "hash", plan, [member_sk(FIELD, field) for field in pairs])
+    fast = Change(puts=[field_item(field, value) for field, value in pairs.items()])  # if all are new
+    return collection.update(db, key, "hash", plan, [member_sk(FIELD, field) for field in pairs], (fast, len(pairs)))
 
 
 @command("hset", -4)
 def hset(db: Database, args: list[bytes]) -> int:
-    """HSET key field value [field value ...]. Cost: 1 BatchGetItem + 1 TransactWriteItems."""
+    """HSET key field value [field value ...]. Cost: 1 BatchGetItem + 1 TransactWriteItems; compact:
+    see :func:`set_fields`."""
     if len(args) % 2 == 0:
         raise wrong_arity(b"hset")
     return set_fields(db, args[0], dict(zip(args[1::2], args[2::2])))
@@ -184,7 +187,8 @@ def hmset(db: Database, args: list[bytes]) -> bytes:
 
 @command("hsetnx", 4)
 def hsetnx(db: Database, args: list[bytes]) -> int:
-    """HSETNX key field value. Cost: 1 BatchGetItem (+ 1 TransactWriteItems when the field is new)."""
+    """HSETNX key field value. Cost: 1 BatchGetItem (+ 1 TransactWriteItems when the field is new);
+    compact: 1 UpdateItem when the field is new, else that refused UpdateItem alone."""
     return set_fields(db, args[0], {args[1]: args[2]}, only_new=True)
 
 
