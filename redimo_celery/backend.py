@@ -278,11 +278,12 @@ class RedimoBackend(KeyValueStoreBackend):
                              **kwargs: Any) -> None:
         """Record a header part once (HSETNX of the field ``index:task_id``: a redelivered copy
         changes nothing) and read the chord's state; the part that finds every part recorded claims
-        the callback (SET NX) and sends it with the results in header order. Cost per part: 1
-        BatchGetItem + 1 TransactWriteItems (the HSETNX, which conditions only on the record's
-        generation, so parts on many workers do not refuse each other) + 1 BatchGetItem (count,
-        size, added parts, claim). The completing part adds 1 GetItem + a Query (the parts), 1
-        PutItem (the claim) and 1 MULTI/EXEC (closing). A claim whose holder died is taken over by
+        the callback (SET NX) and sends it with the results in header order. Cost per part: the
+        HSETNX, 1 UpdateItem on a compact record of parts (1 BatchGetItem + 1 TransactWriteItems
+        once promoted; neither form asserts the other parts, so parts on many workers do not refuse
+        each other) + 1 BatchGetItem (count, size, added parts, claim). The completing part adds
+        1 GetItem of the parts (+ a Query once promoted), 1 PutItem (the claim) and 1 MULTI/EXEC
+        (closing). A claim whose holder died is taken over by
         a later copy of a part once it expires, as in Celery's redis backend."""
         task_id, group_id, index = request.id, request.group, request.group_index
         if not task_id or not group_id:

@@ -148,5 +148,78 @@ def test_writes_stay_exactly_once_when_replies_are_lost(proxy: FaultProxy, dynam
         if len(answered) == PROCESSES:
             assert winners[key] == 1, f"{key}: set, but both writers were told it was not"
 
-    calls = PROCESSES * CALLS * 11
+    calls = PROCESSES * CALLS * 13
     assert sum(unknown.values()) <= calls / 1000, f"{unknown} of {calls} calls ended with the outcome unknown"
+
+
+CHORDS, PARTS = 20, 6
+
+
+def chord_parts(endpoint: str, namespace: str, process: int, output: str) -> None:
+    """Report this process's share of every chord's parts through the proxy, as a worker does; a part
+    whose outcome is unknown is reported again, as Celery redelivers its task. The callbacks this
+    process sent are written to ``output``."""
+    import celery_app
+    from celery import states
+    from redimo_celery.backend import RedimoBackend
+
+    url = f"redimo://{TABLE}?endpoint_url={endpoint}&namespace={namespace}"
+    sent: list = []
+    celery_app.app.amqp._retry_publish = lambda send, results: sent.append(results)
+    with celery_app.settings(result_backend=url, result_expires=3600, result_backend_always_retry=False):
+        backend = RedimoBackend(app=celery_app.app, url=url)
+        redeliveries = 0
+        for number in range(CHORDS):
+            for index in range(process, PARTS, PROCESSES):
+                request = type("Request", (), {"id": f"c{number}-p{index}", "group": f"chord-{number}",
+                                               "group_index": index, "chord": celery_app.identity.s()})()
+                for _ in range(5):
+                    try:
+                        backend.on_chord_part_return(request, states.SUCCESS, number * 1000 + index)
+                        break
+                    except redis.ConnectionError:
+                        redeliveries += 1
+    Path(output).write_text(json.dumps({"sent": sent, "redeliveries": redeliveries}))
+
+
+def test_a_chord_completes_once_when_replies_are_lost(proxy: FaultProxy, dynamodb_local_endpoint: str,
+                                                      tmp_path: Path) -> None:
+    """Celery chord parts recorded through the faulting proxy by two processes: each chord's callback
+    is sent exactly once, with every part's result in header order."""
+    import celery_app
+    from redimo_celery.backend import RedimoBackend
+
+    namespace = f"chords-{uuid.uuid4().hex}"
+    url = f"redimo://{TABLE}?endpoint_url={dynamodb_local_endpoint}&namespace={namespace}"
+    with celery_app.settings(result_backend=url, result_expires=3600):
+        backend = RedimoBackend(app=celery_app.app, url=url)
+        for number in range(CHORDS):
+            backend.set_chord_size(f"chord-{number}", PARTS)
+    outputs = [str(tmp_path / f"parts{process}.json") for process in range(PROCESSES)]
+    before = dict(proxy.counts)
+    run_processes(chord_parts, [(proxy.endpoint, namespace, process, output)
+                                for process, output in enumerate(outputs)])
+    logs = [json.loads(Path(output).read_text()) for output in outputs]
+    sent = sorted(results for log in logs for results in log["sent"])
+    assert sent == [[number * 1000 + index for index in range(PARTS)] for number in range(CHORDS)], \
+        "each chord's callback once, with all its parts in order"
+    assert proxy.counts["drop_reply"] > before.get("drop_reply", 0), "replies were lost on the way"
+    assert sum(log["redeliveries"] for log in logs) <= 2
+
+
+def test_getset_never_replies_with_its_own_value(proxy: FaultProxy, dynamodb_local_endpoint: str) -> None:
+    """GETSET through the faulting proxy, one writer: each reply is the value written before it. A
+    retried attempt that finds its write applied cannot know the old value any more; it says so
+    (ConnectionError) rather than reply with its own new value, as a plain retry would."""
+    r = Redimo(TABLE, namespace=uuid.uuid4().hex, endpoint_url=proxy.endpoint)
+    previous, unknown, lost_reply = None, 0, 0
+    for index in range(200):
+        token = f"v{index}".encode()
+        try:
+            assert r.getset("key", token) == previous, f"GETSET #{index}"
+        except redis.ConnectionError as error:
+            unknown += 1
+            lost_reply += "was lost" in str(error)
+        previous = token
+    assert lost_reply >= 1 and unknown == lost_reply, "only applied writes whose reply was lost end unknown"
+    assert r.get("key") == previous

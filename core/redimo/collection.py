@@ -28,8 +28,6 @@ from functools import cached_property
 from typing import Callable, Iterable, Iterator, TypeVar
 
 from . import compact, oplog
-from botocore.exceptions import ClientError
-
 from .gateway import TRANSACTION_LIMIT, ConditionFailed, Item, TransactionConditionFailed
 from .protocol import WRONGTYPE, ReplyError
 from .storage import ABSENT_OR_EXPIRED, HEAD, LIVE, Database
@@ -424,8 +422,9 @@ def fast_update(db: Database, key: bytes, type_: str, change: Change) -> tuple[b
     limits, pk = db.compact, db.pk(key)
     adds = {item["sk"]["B"]: item for item in change.puts}
     removes = list(dict.fromkeys(change.deletes))
+    # nb never undercounts (a removed hash value's bytes stay counted), so the head stays in the limits
     added = compact.members_size(compact.pack(adds)) if adds else -compact.members_size(
-        compact.pack({sk: {} for sk in removes}))  # a removed hash value's bytes stay counted (unknown here)
+        compact.pack({sk: {} for sk in removes}))
     if (type_ not in limits.types or pk in db.promoted or bool(adds) == bool(removes) or change.head_set
             or not db.gateway.nested_paths or added > limits.max_bytes):
         return False, False, None
@@ -453,10 +452,6 @@ def fast_update(db: Database, key: bytes, type_: str, change: Change) -> tuple[b
     except ConditionFailed as refused:
         applied = oplog.position(refused.item, record) is not None
         return applied, not applied, refused.item
-    except ClientError as error:  # the head would pass DynamoDB's item limit: the general path promotes it
-        if error.response.get("Error", {}).get("Code") != "ValidationException":
-            raise
-        return False, False, None
     return True, False, None
 
 

@@ -16,6 +16,8 @@ import time
 from dataclasses import dataclass
 from typing import Callable, Iterable, Iterator
 
+from redis.exceptions import ConnectionError as RedisConnectionError
+
 from . import oplog
 from .compact import Limits, PromotedKeys, is_compact
 from .gateway import ConditionFailed, Gateway, Item
@@ -206,7 +208,8 @@ class Database:
 
         ``once`` (an operation record, with a ``condition``) makes the write exactly-once under lost
         replies (oplog.py): a retry that finds the write applied returns None, and the leftovers of
-        ``replaces``, the head the condition expects, are deleted."""
+        ``replaces``, the head the condition expects, are deleted. With ``read_old`` it raises redis-py's
+        ConnectionError instead: the write was applied once, but the old value left with the lost reply."""
         if once is not None:
             marks = {**(marks or {}), **oplog.logged(replaces, once)}
             condition = oplog.with_condition(condition)
@@ -219,6 +222,9 @@ class Database:
         except ConditionFailed as refused:
             if once is not None and oplog.position(refused.item, once) is not None:
                 self.discard(replaces)
+                if read_old:
+                    raise RedisConnectionError(f"DynamoDB at {self.gateway.endpoint} applied the write once, but "
+                                               "its reply, with the old value, was lost") from None
                 return None
             self.discard(head)
             raise

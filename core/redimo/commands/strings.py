@@ -145,7 +145,7 @@ def set_string(db: Database, key: bytes, value: bytes, expire_at: int | None, co
                 conditions.append(ABSENT_OR_EXPIRED)
         if any(":now" in condition for condition in conditions):
             values.update(db.now())
-        once = oplog.new_record(oplog.PUT) if conditions and not return_old else None
+        once = oplog.new_record(oplog.PUT) if conditions else None  # GET: conditioned on the type
         try:
             old_value = db.put_string(key, value, expire_at, " AND ".join(conditions) or None, values,
                                       read_old=return_old, once=once)
