@@ -220,7 +220,7 @@ def test_limits_are_checked() -> None:
     with pytest.raises(ValueError, match="max_bytes"):
         Limits(max_bytes=400_000)
     with pytest.raises(ValueError, match="only for"):
-        Limits(types=frozenset({"stream"}))
+        Limits(types=frozenset({"zset"}))
 
 
 def test_item_size_follows_dynamodbs_rules() -> None:
@@ -243,3 +243,24 @@ def test_concurrent_writers_across_a_promotion(shared_endpoint: str) -> None:
     assert r.smembers("shared") == {f"w{worker}-{i}".encode() for worker in range(4) for i in range(15)}
     assert r.scard("shared") == 60 and r.object("encoding", "shared") == b"hashtable"
     assert r.hget("counts", "all") == b"60", "no increment lost or applied twice"
+
+
+def test_a_compact_stream_message_cycle(make_redimo: Callable[..., Redimo]) -> None:
+    """A queue as Celery's broker uses it (XADD, XREADGROUP, XACK + XDEL): 2 requests each step, and
+    XACK alone 1, all without a member item; past the limits the stream is promoted, and keeps working."""
+    r = make_redimo()
+    r.xgroup_create("q", "workers", id="$", mkstream=True)
+    assert spent(r, lambda: r.xadd("q", {"body": "x" * 200}))[1] == {"get_item": 1, "put_item": 1}
+    delivered = spent(r, lambda: r.xreadgroup("workers", "c1", {"q": ">"}, count=1))
+    assert delivered[1] == {"get_item": 1, "put_item": 1}
+    entry_id = delivered[0][0][1][0][0]
+    assert spent(r, lambda: r.xack("q", "workers", entry_id)) == (1, {"update_item": 1})
+    assert spent(r, lambda: r.xack("q", "workers", entry_id)) == (0, {"update_item": 1}), "refused: nothing pending"
+    assert r.xdel("q", entry_id) == 1 and r.xlen("q") == 0 and r.exists("q") == 1, "an empty stream stays"
+    assert items_of(r, b"q") == [HEAD] and r.object("encoding", "q") == b"stream"
+    for index in range(30):
+        r.xadd("q", {"body": "y" * 200, "n": index})
+    assert len(items_of(r, b"q")) > 30, "promoted past the byte limit"
+    assert [fields[b"n"] for _, fields in r.xreadgroup("workers", "c1", {"q": ">"})[0][1]] == \
+        [str(index).encode() for index in range(30)]
+    assert r.xpending("q", "workers")["pending"] == 30 and r.xinfo_groups("q")[0]["last-delivered-id"]

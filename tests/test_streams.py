@@ -13,7 +13,7 @@ import pytest
 import redis
 from hypothesis import strategies as st
 
-from conftest import TABLE
+from conftest import ALL_ENCODINGS, TABLE
 from differential import Pair, cmd, reply, run_state_machine
 from redimo import Redimo
 from redimo.gateway import make_client
@@ -81,6 +81,7 @@ def test_xread(r: Redimo) -> None:
         r.xread({"w": "0"})
 
 
+@pytest.mark.promoted
 def test_request_counts(r: Redimo) -> None:
     _, used = spent(r, lambda: r.xadd("s", {"f": "v"}, id="1-0"))
     assert used == {"get_item": 1, "transact_write_items": 1}, "XADD: the head, then one transaction"
@@ -105,6 +106,7 @@ def test_request_counts(r: Redimo) -> None:
     assert used == {"batch_get_item": 1}, "nothing pending: no write"
 
 
+@pytest.mark.promoted
 @pytest.mark.moto_bug("consumed capacity comes back as fixed numbers")
 def test_xadd_write_units(r: Redimo) -> None:
     """AWS bills a transaction 2 WCU per KB of each item: 4 WCU for a small XADD (head + entry).
@@ -174,6 +176,7 @@ def test_wrongtype_and_expiry(make_redimo: Callable[..., Redimo]) -> None:
     assert r.ttl("s") == -1
 
 
+@pytest.mark.promoted
 # -- consumer groups -----------------------------------------------------------------------------
 def test_groups_deliver_acknowledge_and_claim(make_redimo: Callable[..., Redimo]) -> None:
     clock = Clock()
@@ -325,6 +328,7 @@ def compare_stream_command(pair: Pair, args: tuple) -> None:
     assert normalised(args, got) == normalised(args, expected), f"{args!r}: Redis replied {expected!r}, Redimo {got!r}"
 
 
+@ALL_ENCODINGS
 def test_differential_streams(pair: Pair) -> None:
     run_state_machine(pair, [COMMANDS], lambda args: compare_stream_command(pair, args),
                       lambda: [compare_stream_command(pair, (b"XRANGE", key_, b"-", b"+")) for key_ in KEYS],
@@ -391,6 +395,7 @@ SCRIPT = [
 ]
 
 
+@ALL_ENCODINGS
 def test_differential_script(pair: Pair) -> None:
     for args in SCRIPT:
         expected, got = reply(pair.redis, args), reply(pair.redimo, args)

@@ -34,6 +34,7 @@ from .storage import ABSENT_OR_EXPIRED, HEAD, LIVE, Database
 
 MEMBER_LIMIT = 1000  # bytes of a member kept as they are in the sort key (DynamoDB allows 1024)
 VALUE_LIMIT = 350_000  # bytes of a member's value (hash value, list element, stream entry)
+FAST_MEMBERS = 20  # members one single-request write may name (DynamoDB caps an expression at 4 KB)
 Result = TypeVar("Result")
 
 
@@ -199,6 +200,15 @@ def members(db: Database, key: bytes, head: Head, low: bytes, high: bytes, *, fo
     values = {":pk": {"B": db.pk(key)}, ":low": {"B": low}, ":high": {"B": high}, ":g": {"B": head.generation}}
     return db.gateway.query("pk = :pk AND sk BETWEEN :low AND :high", values, filter_expression="g = :g",
                             forward=forward, limit=limit, projection=projection)
+
+
+def get_members(db: Database, key: bytes, head: Head, sks: Iterable[bytes]) -> list[Item]:
+    """The live members among sort keys: from a compact head, else ceil(n/100) BatchGetItem."""
+    sks = list(dict.fromkeys(sks))
+    if head.compact:
+        return [head.members[sk] for sk in sks if sk in head.members]
+    items = db.gateway.batch_get([{"pk": {"B": db.pk(key)}, "sk": {"B": sk}} for sk in sks]) if sks else []
+    return [item for item in items if item.get("g", {}).get("B") == head.generation]
 
 
 def new_version() -> dict:
@@ -418,7 +428,8 @@ def fast_update(db: Database, key: bytes, type_: str, change: Change) -> tuple[b
     compact limits (``size(m)``, ``nb``) in the condition, so concurrent writers of other members never
     refuse each other.
     Exactly-once under lost replies (oplog.py). Returns (applied, refused, the item found when refused).
-    A key known promoted, or a write inside MULTI (one transaction anyway), is not tried."""
+    A key known promoted, a write of more than FAST_MEMBERS members, or one inside MULTI (one
+    transaction anyway), is not tried."""
     limits, pk = db.compact, db.pk(key)
     adds = {item["sk"]["B"]: item for item in change.puts}
     removes = list(dict.fromkeys(change.deletes))
@@ -426,12 +437,13 @@ def fast_update(db: Database, key: bytes, type_: str, change: Change) -> tuple[b
     added = compact.members_size(compact.pack(adds)) if adds else -compact.members_size(
         compact.pack({sk: {} for sk in removes}))
     if (type_ not in limits.types or pk in db.promoted or bool(adds) == bool(removes) or change.head_set
-            or not db.gateway.nested_paths or added > limits.max_bytes):
+            or not db.gateway.nested_paths or added > limits.max_bytes or len(adds) + len(removes) > FAST_MEMBERS):
         return False, False, None
     record = oplog.new_record(oplog.PUT)
     paths = [f"#m.#e{index}" for index in range(len(adds) + len(removes))]
     names = {"#m": compact.MEMBERS, **{f"#e{index}": compact.map_key(sk) for index, sk in enumerate([*adds, *removes])}}
-    values = {**db.now(), ":t": {"S": type_}, ":w": new_version(), ":delta": {"N": str(len(adds) - len(removes))},
+    delta = sum(sk not in change.uncounted for sk in adds) - sum(sk not in change.uncounted for sk in removes)
+    values = {**db.now(), ":t": {"S": type_}, ":w": new_version(), ":delta": {"N": str(delta)},
               ":bytes": {"N": str(added)}, **oplog.values(record, shift=True)}
     condition = f"t = :t AND attribute_exists(#m) AND {LIVE} AND {oplog.NOT_APPLIED}"
     expression = f"SET w = :w, {oplog.SHIFT}"

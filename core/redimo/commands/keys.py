@@ -224,7 +224,7 @@ def encoding(record: Record) -> bytes:
     if record.type == "string":
         return b"int" if "n" in item else b"embstr" if len(item.get("v", {}).get("B", b"")) <= 44 and not record.chunks \
             else b"raw"
-    if is_compact(item):
+    if is_compact(item) and record.type != "stream":  # Redis's streams are always "stream"
         members = [sort_key(name)[1:] for name in item[MEMBERS]["M"]]
         integers = record.type == "set" and all(canonical_int(member) is not None for member in members)
         return b"intset" if integers and len(members) <= 512 else b"listpack"
@@ -234,7 +234,8 @@ def encoding(record: Record) -> bytes:
 @command("object", -2)
 def object_(db: Database, args: list[bytes]) -> bytes | None:
     """OBJECT ENCODING key: ``listpack`` (``intset`` for a set of integers) for a compact hash or set,
-    Redis's names for the others: ``hashtable``, ``skiplist``, ``quicklist``, ``stream``; ``int``,
+    Redis's names for the others: ``hashtable``, ``skiplist``, ``quicklist``, ``stream`` (a stream in
+    either encoding, as in Redis); ``int``,
     ``embstr`` or ``raw`` for a string. Other subcommands (FREQ, IDLETIME, REFCOUNT) are not kept by
     Redimo. Cost: 1 GetItem."""
     if args[0].upper() != b"ENCODING" or len(args) != 2:

@@ -21,7 +21,7 @@ import time
 from dataclasses import dataclass, field
 from typing import Callable
 
-from .. import collection
+from .. import collection, compact
 from ..collection import Change, Head, State, check_value
 from ..gateway import Item
 from ..protocol import OK, SYNTAX_ERROR, ReplyError, canonical_int, parse_int, wrong_arity
@@ -292,6 +292,11 @@ def group_items(db: Database, key: bytes, head: Head, kind: bytes, group: bytes,
     """A group's consumers or pending entries (between two sort-key suffixes), optionally only one
     consumer's or those delivered before a time: Query pages of the group's range."""
     base = prefix(kind, group)
+    if head.compact:
+        found = [item for item in collection.members(db, key, head, base + low, base + high)
+                 if (consumer is None or item["cn"]["B"] == consumer)
+                 and (delivered_before is None or int(item["dt"]["N"]) <= delivered_before)]
+        return found[:limit]
     values = {":pk": {"B": db.pk(key)}, ":low": {"B": base + low}, ":high": {"B": base + high},
               ":g": {"B": head.generation}}
     condition = "g = :g"
@@ -307,6 +312,8 @@ def group_items(db: Database, key: bytes, head: Head, kind: bytes, group: bytes,
 
 def count_group_items(db: Database, key: bytes, head: Head, kind: bytes, group: bytes) -> int:
     base = prefix(kind, group)
+    if head.compact:
+        return len(list(collection.members(db, key, head, base, base + b"\xff" * 520)))
     return db.gateway.count("pk = :pk AND sk BETWEEN :low AND :high",
                             {":pk": {"B": db.pk(key)}, ":low": {"B": base}, ":high": {"B": base + b"\xff" * 520},
                              ":g": {"B": head.generation}}, filter_expression="g = :g")
@@ -647,7 +654,13 @@ def head_items(db: Database, keys: list[bytes], more: bytes | None = None) -> di
     else:
         items = db.gateway.batch_get([db.head_key(key) for key in distinct] + (
             [{"pk": {"B": db.pk(key)}, "sk": {"B": more}} for key in distinct] if more is not None else []))
-    return {(item["pk"]["B"], item["sk"]["B"]): item for item in items if item}
+    found = {(item["pk"]["B"], item["sk"]["B"]): item for item in items if item}
+    for item in items if more is not None else ():
+        if item and compact.is_compact(item):  # a compact stream holds ``more`` in its head
+            members = compact.unpack(item)
+            if more in members:
+                found[(item["pk"]["B"], more)] = members[more]
+    return found
 
 
 def stream_head(db: Database, items: dict[tuple[bytes, bytes], Item], key: bytes) -> Head | None:
@@ -721,9 +734,8 @@ def read_group(db: Database, key: bytes, parsed: ReadArgs, id_arg: bytes) -> lis
         if history is not None:
             pending = group_items(db, key, state.head, PENDING, parsed.group, (history + 1).to_bytes(16, "big"),
                                   consumer=parsed.consumer, limit=parsed.count) if history < MAX_ID else []
-            found = {item["sk"]["B"]: item for item in db.gateway.batch_get(
-                [{"pk": {"B": db.pk(key)}, "sk": {"B": entry_sk(id_of(item))}} for item in pending])
-                if item.get("g", {}).get("B") == state.head.generation}
+            found = {item["sk"]["B"]: item for item in collection.get_members(
+                db, key, state.head, [entry_sk(id_of(item)) for item in pending])}
             reply = []
             for item in pending:
                 entry = found.get(entry_sk(id_of(item)))
@@ -755,9 +767,8 @@ def read_group(db: Database, key: bytes, parsed: ReadArgs, id_arg: bytes) -> lis
         if not parsed.noack:
             rewound = [pending_sk(parsed.group, id_of(item)) for item in found if id_of(item) <= high_water]
             if rewound:  # after XGROUP SETID back: these may be pending already (they are taken over)
-                for item in db.gateway.batch_get([{"pk": {"B": db.pk(key)}, "sk": {"B": sk}} for sk in rewound]):
-                    if item.get("g", {}).get("B") == state.head.generation:
-                        state.members[item["sk"]["B"]] = item
+                for item in collection.get_members(db, key, state.head, rewound):
+                    state.members[item["sk"]["B"]] = item
             change.puts += [pending_item(parsed.group, id_of(item), parsed.consumer, now, 1) for item in found]
         change.uncounted = {item["sk"]["B"] for item in change.puts}
         return change, [key, [entry_reply(item) for item in found]]
@@ -796,7 +807,8 @@ def xreadgroup(db: Database, args: list[bytes]) -> list | None:
 @command("xack", -4)
 def xack(db: Database, args: list[bytes]) -> int:
     """XACK key group id [id ...]. Cost: 1 BatchGetItem (head, group, pending entries) +
-    1 TransactWriteItems deleting the pending entries found (none when none is)."""
+    1 TransactWriteItems deleting the pending entries found (none when none is). On a compact stream:
+    1 UpdateItem when every ID is pending, else 2 requests."""
     key, group = args[0], args[1]
     ids = [try_strict_id(arg) for arg in args[2:]]
     valid = None not in ids
@@ -811,7 +823,8 @@ def xack(db: Database, args: list[bytes]) -> int:
         present = [sk for sk in sks if sk in state.members]
         return (Change(deletes=present, uncounted=set(present), keep_empty=True) if present else None), len(present)
 
-    return collection.update(db, key, "stream", plan, [gsk] + sks)
+    fast = (Change(deletes=sks, uncounted=set(sks), keep_empty=True), len(sks)) if valid else None  # all pending
+    return collection.update(db, key, "stream", plan, [gsk] + sks, fast)
 
 
 def group_state(db: Database, key: bytes, group: bytes, more: list[bytes] = ()) -> State:
@@ -1008,12 +1021,11 @@ def xautoclaim(db: Database, args: list[bytes]) -> list:
         now = db.clock()
         attempts = count * 10
         examined = group_items(db, key, state.head, PENDING, group, start.to_bytes(16, "big"), limit=attempts + 1)
-        present = {id_of(item) for item in db.gateway.batch_get(
-            [{"pk": {"B": db.pk(key)}, "sk": {"B": entry_sk(id_of(item))}} for item in examined[:attempts]])
-            if item.get("g", {}).get("B") == state.head.generation} if examined else set()
+        present = {id_of(item) for item in collection.get_members(
+            db, key, state.head, [entry_sk(id_of(item)) for item in examined[:attempts]])}
         entry_items: dict[int, Item] = {}
         if present and not justid:
-            for item in db.gateway.batch_get([{"pk": {"B": db.pk(key)}, "sk": {"B": entry_sk(id_)}} for id_ in present]):
+            for item in collection.get_members(db, key, state.head, [entry_sk(id_) for id_ in present]):
                 entry_items[id_of(item)] = item
         claim = Claim(state, group, consumer, now)
         reply, deleted, left, position = [], [], count, 0
