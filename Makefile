@@ -6,7 +6,7 @@ DYNAMODB_LOCAL_VERSION := 11.1.0
 DYNAMODB_LOCAL_DIR := .cache/dynamodb-local
 export REDIMO_DYNAMODB_LOCAL_DIR := $(abspath $(DYNAMODB_LOCAL_DIR))
 
-.PHONY: test demo bench bench-celery celery-integration deps system-packages clean
+.PHONY: test demo bench bench-celery celery-integration django-redis-tests deps system-packages clean
 
 test: deps
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
@@ -26,6 +26,10 @@ bench-celery: deps
 # broker, with TEST_BROKER=redimo://...; the other variables: see the script); about 14 minutes.
 celery-integration: deps
 	scripts/celery-integration.sh $(PYTEST_ARGS)
+
+# django-redis 7.0's own backend tests against RedimoCache (also part of `make test`); about 30 s.
+django-redis-tests: deps
+	scripts/django-redis-tests.sh $(PYTEST_ARGS)
 
 deps: system-packages $(VENV)/.installed $(DYNAMODB_LOCAL_DIR)/DynamoDBLocal.jar
 

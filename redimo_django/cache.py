@@ -33,6 +33,8 @@ from redimo.glob import glob_match
 from redimo.protocol import INT64_MAX, INT64_MIN, ReplyError
 from redimo.storage import ABSENT_OR_EXPIRED, MAX_PARTITION_KEY
 
+from .compat import DjangoRedisAPI, django_redis_options
+
 logger = logging.getLogger(__name__)
 
 UNREACHABLE = (RedisConnectionError, RedisTimeoutError)  # what the gateway raises when DynamoDB cannot be reached
@@ -85,8 +87,9 @@ class Serializer:
         self.module = codec_module(self.codec) if self.codec else None
         self.min_length = min_length
 
-    def dumps(self, value: Any) -> bytes:
-        if type(value) is int and INT64_MIN <= value <= INT64_MAX:  # not bool, not a subclass
+    def dumps(self, value: Any, allow_int: bool = True) -> bytes:
+        """``allow_int=False`` pickles ints too (django-redis's sorted-set members)."""
+        if allow_int and type(value) is int and INT64_MIN <= value <= INT64_MAX:  # not bool, not a subclass
             return str(value).encode()
         data = pickle.dumps(value, pickle.HIGHEST_PROTOCOL)
         if self.codec is not None and len(data) >= self.min_length:
@@ -136,13 +139,14 @@ class RedimoCacheClient:
         found = strings.mget(self.db, [self._key(key) for key in keys])
         return {key: self.serializer.loads(data) for key, data in zip(keys, found) if data is not None}
 
-    def set(self, key: str, value: Any, ttl_ms: int | None) -> None:
-        """SET PX: 1 PutItem (1 DeleteItem when already expired)."""
+    def set(self, key: str, value: Any, ttl_ms: int | None) -> bool:
+        """SET PX: 1 PutItem (1 DeleteItem when already expired). True."""
         data = self.serializer.dumps(value)
         if ttl_ms == 0:
             self.delete(key)
         else:
             strings.set_string(self.db, self._key(key), data, self._expire_at(ttl_ms), None, False)
+        return True
 
     def add(self, key: str, value: Any, ttl_ms: int | None) -> bool:
         """SET NX PX: 1 conditional PutItem. Already expired: 1 DeleteItem conditional on absence,
@@ -156,6 +160,14 @@ class RedimoCacheClient:
             self.db.discard(old)
             return True
         return strings.set_string(self.db, self._key(key), data, self._expire_at(ttl_ms), b"NX", False) is not None
+
+    def replace(self, key: str, value: Any, ttl_ms: int | None) -> bool:
+        """SET XX PX: only a live key is replaced. 1 conditional PutItem (a timeout of 0: 1 DeleteItem
+        of a live key)."""
+        if ttl_ms == 0:
+            return self.delete(key)
+        data = self.serializer.dumps(value)
+        return strings.set_string(self.db, self._key(key), data, self._expire_at(ttl_ms), b"XX", False) is not None
 
     def add_or_get(self, key: str, value: Any, ttl_ms: int) -> Any:
         """SET NX GET PX: stores ``value`` unless the key is live; returns the live value, or MISSING
@@ -201,18 +213,19 @@ class RedimoCacheClient:
         """1 GetItem."""
         return self.db.load(self._key(key), "t, x") is not None
 
-    def incr(self, key: str, delta: int) -> Any:
-        """The new value, or None for a missing key. An int64 counter: 1 atomic UpdateItem that keeps
-        the TTL. Any other value (a pickled float, an int past int64): 1 GetItem + 1 PutItem
-        conditional on the value being unchanged (retried), also keeping the TTL."""
+    def incr(self, key: str, delta: int, create: bool = False) -> Any:
+        """The new value, or None for a missing key (``create``: a missing key starts at 0). An int64
+        counter: 1 atomic UpdateItem that keeps the TTL. Any other value (a pickled float, an int past
+        int64): 1 GetItem + 1 PutItem conditional on the value being unchanged (retried), also keeping
+        the TTL."""
         if INT64_MIN <= delta <= INT64_MAX:
             try:
-                return strings.increment(self.db, self._key(key), delta, must_exist=True)
+                return strings.increment(self.db, self._key(key), delta, must_exist=not create)
             except ReplyError:  # not an int64, or the sum overflows int64
                 pass
         loads, dumps = self.serializer.loads, self.serializer.dumps
-        new = strings.modify_string(self.db, self._key(key),
-                                    lambda old: None if old is None else dumps(loads(old) + delta))
+        new = strings.modify_string(self.db, self._key(key), lambda old: dumps(delta) if old is None and create
+                                    else None if old is None else dumps(loads(old) + delta))
         return None if new is None else loads(new)
 
     def move(self, old: str, new: str) -> bool:
@@ -303,13 +316,13 @@ def _in_thread(name: str) -> Callable:
 
 
 # -- the backend ----------------------------------------------------------------------------------
-class RedimoCache(BaseCache):
+class RedimoCache(DjangoRedisAPI, BaseCache):
     """Django's cache on a DynamoDB table: ``LOCATION`` is the table, ``OPTIONS`` as in
     docs/django-cache.md. Backend timeouts are milliseconds, so float timeouts are honoured."""
 
     def __init__(self, location: str, params: dict[str, Any]) -> None:
         super().__init__(params)
-        options = dict(params.get("OPTIONS") or {})
+        options = django_redis_options(params.get("OPTIONS") or {})
         unknown = sorted(set(options) - OPTIONS)
         if unknown:
             raise ImproperlyConfigured(f"RedimoCache: unknown OPTIONS {', '.join(unknown)}; "
@@ -383,14 +396,34 @@ class RedimoCache(BaseCache):
         key = self.make_and_validate_key(key, version=version)
         return self._call(False, self._cache.add, key, value, self.get_backend_timeout(timeout))
 
-    def get(self, key: Any, default: Any = None, version: int | None = None) -> Any:
+    def get(self, key: Any, default: Any = None, version: int | None = None, client: Any = None) -> Any:
+        self._own(client)
         key = self.make_and_validate_key(key, version=version)
         value = self._call(MISSING, self._cache.get, key)
         return default if value is MISSING else value
 
-    def set(self, key: Any, value: Any, timeout: Any = DEFAULT_TIMEOUT, version: int | None = None) -> None:
-        key = self.make_and_validate_key(key, version=version)
-        self._call(None, self._cache.set, key, value, self.get_backend_timeout(timeout))
+    def set(self, key: Any, value: Any, timeout: Any = DEFAULT_TIMEOUT, version: int | None = None,
+            client: Any = None, nx: bool = False, xx: bool = False) -> bool:
+        """Whether the value was stored (None when DynamoDB was unreachable and ignored, as in
+        django-redis): always, unless django-redis's ``nx`` (only if missing) or ``xx`` (only if
+        present) says otherwise. A timeout of 0 or less deletes the key (with ``nx``: stores nothing,
+        and tells whether the key was missing)."""
+        if nx and xx:
+            raise ValueError("RedimoCache.set: nx and xx exclude each other")
+        target = self._own(client, pipeline=True)
+        if target is not self.get_client():  # a pipeline: queued there, as django-redis does
+            ttl_ms = self.get_backend_timeout(timeout)
+            return bool(target.set(self.make_and_validate_key(key, version=version), self.encode(value), nx=nx,
+                                   px=ttl_ms, xx=xx))
+        if nx:
+            return self.add(key, value, timeout, version)
+        made = self.make_and_validate_key(key, version=version)
+        ttl_ms = self.get_backend_timeout(timeout)
+        if xx:
+            return self._call(None, self._cache.replace, made, value, ttl_ms)
+        if ttl_ms == 0:
+            return self.delete(key, version)
+        return self._call(None, self._cache.set, made, value, ttl_ms)
 
     def touch(self, key: Any, timeout: Any = DEFAULT_TIMEOUT, version: int | None = None) -> bool:
         key = self.make_and_validate_key(key, version=version)
@@ -426,17 +459,20 @@ class RedimoCache(BaseCache):
         key = self.make_and_validate_key(key, version=version)
         return self._call(False, self._cache.has_key, key)
 
-    def incr(self, key: Any, delta: int = 1, version: int | None = None) -> Any:
+    def incr(self, key: Any, delta: int = 1, version: int | None = None, client: Any = None,
+             ignore_key_check: bool = False) -> Any:
         """Atomic; keeps the TTL; ValueError for a missing key (also when DynamoDB is unreachable
-        and ignored: the key is then as good as missing)."""
+        and ignored: the key is then as good as missing), unless django-redis's ``ignore_key_check``,
+        which creates it at ``delta`` without expiry (INCRBY)."""
+        self._own(client)
         made = self.make_and_validate_key(key, version=version)
-        value = self._call(None, self._cache.incr, made, delta)
+        value = self._call(None, self._cache.incr, made, delta, ignore_key_check)
         if value is None:
             raise ValueError(f"Key '{key}' not found")
         return value
 
-    def decr(self, key: Any, delta: int = 1, version: int | None = None) -> Any:
-        return self.incr(key, -delta, version=version)
+    def decr(self, key: Any, delta: int = 1, version: int | None = None, client: Any = None) -> Any:
+        return self.incr(key, -delta, version=version, client=client)
 
     def set_many(self, data: dict[Any, Any], timeout: Any = DEFAULT_TIMEOUT,
                  version: int | None = None) -> list[Any]:
@@ -448,10 +484,11 @@ class RedimoCache(BaseCache):
         failed = self._call(list(data), self._cache.set_many, made, self.get_backend_timeout(timeout))
         return failed or []
 
-    def delete_many(self, keys: Iterable[Any], version: int | None = None) -> None:
+    def delete_many(self, keys: Iterable[Any], version: int | None = None) -> int | None:
+        """How many of the keys were live (django-redis's reply; Django ignores it); None when
+        DynamoDB was unreachable and ignored."""
         made = [self.make_and_validate_key(key, version=version) for key in keys]
-        if made:
-            self._call(0, self._cache.delete_many, made)
+        return self._call(None, self._cache.delete_many, made) if made else 0
 
     def incr_version(self, key: Any, delta: int = 1, version: int | None = None) -> int:
         """Moves the value to the new version atomically, keeping its TTL (RENAME)."""
@@ -469,7 +506,9 @@ class RedimoCache(BaseCache):
 
     def close(self, **kwargs: Any) -> None:
         """Nothing to release: each operation is a self-contained HTTPS request, and the shared boto3
-        client keeps its connection pool for the next one (Django calls this after every request)."""
+        client keeps its connection pool for the next one (Django calls this after every request).
+        Passed on to ``cache.client.close()``, as django-redis does."""
+        self.client.close(**kwargs)
 
     aget_many = _in_thread("get_many")
     aget_or_set = _in_thread("get_or_set")

@@ -179,7 +179,7 @@ def test_large_value_is_chunked(cache: RedimoCache) -> None:
 def test_each_single_key_method_is_one_request(cache: RedimoCache) -> None:
     cache.set("counter", 1, None)
     steps: list[tuple[Callable[[], Any], Any, str]] = [
-        (lambda: cache.set("k", "v"), None, "put_item"),
+        (lambda: cache.set("k", "v"), True, "put_item"),
         (lambda: cache.get("k"), "v", "get_item"),
         (lambda: cache.get("missing"), None, "get_item"),
         (lambda: cache.add("k", "w"), False, "put_item"),
@@ -195,7 +195,7 @@ def test_each_single_key_method_is_one_request(cache: RedimoCache) -> None:
         (lambda: cache.get_or_set("k", "other"), "v", "get_item"),
         (lambda: cache.delete("k"), True, "delete_item"),
         (lambda: cache.delete("k"), False, "delete_item"),
-        (lambda: cache.set("k", "v", 0), None, "delete_item"),
+        (lambda: cache.set("k", "v", 0), False, "delete_item"),
         (lambda: cache.ttl("counter"), None, "get_item"),
         (lambda: cache.pttl("missing"), 0, "get_item"),
         (lambda: cache.expire("counter", 50), True, "update_item"),
