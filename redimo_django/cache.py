@@ -377,6 +377,14 @@ class RedimoCache(DjangoRedisAPI, BaseCache):
             return fallback
 
     # -- keys and timeouts --------------------------------------------------------------------
+    def _made(self, key: Any, version: int | None, prefix: str | None) -> str:
+        """The made key, with another KEY_PREFIX when ``prefix`` is given (django-redis's delete)."""
+        if prefix is None:
+            return self.make_and_validate_key(key, version=version)
+        made = self.key_func(key, prefix, self.version if version is None else version)
+        self.validate_key(made)
+        return made
+
     def validate_key(self, key: str) -> None:
         """Django's memcached portability warnings, and an error past DynamoDB's key size."""
         super().validate_key(key)
@@ -392,7 +400,9 @@ class RedimoCache(DjangoRedisAPI, BaseCache):
         return None if timeout is None else max(0, int(timeout * 1000))
 
     # -- Django's cache API -------------------------------------------------------------------
-    def add(self, key: Any, value: Any, timeout: Any = DEFAULT_TIMEOUT, version: int | None = None) -> bool:
+    def add(self, key: Any, value: Any, timeout: Any = DEFAULT_TIMEOUT, version: int | None = None,
+            client: Any = None) -> bool:
+        self._own(client)
         key = self.make_and_validate_key(key, version=version)
         return self._call(False, self._cache.add, key, value, self.get_backend_timeout(timeout))
 
@@ -425,15 +435,19 @@ class RedimoCache(DjangoRedisAPI, BaseCache):
             return self.delete(key, version)
         return self._call(None, self._cache.set, made, value, ttl_ms)
 
-    def touch(self, key: Any, timeout: Any = DEFAULT_TIMEOUT, version: int | None = None) -> bool:
+    def touch(self, key: Any, timeout: Any = DEFAULT_TIMEOUT, version: int | None = None, client: Any = None) -> bool:
+        self._own(client)
         key = self.make_and_validate_key(key, version=version)
         return self._call(False, self._cache.touch, key, self.get_backend_timeout(timeout))
 
-    def delete(self, key: Any, version: int | None = None) -> bool:
-        key = self.make_and_validate_key(key, version=version)
+    def delete(self, key: Any, version: int | None = None, prefix: str | None = None, client: Any = None) -> bool:
+        """``prefix``: django-redis's, another KEY_PREFIX than the cache's."""
+        self._own(client)
+        key = self._made(key, version, prefix)
         return self._call(False, self._cache.delete, key)
 
-    def get_many(self, keys: Iterable[Any], version: int | None = None) -> dict[Any, Any]:
+    def get_many(self, keys: Iterable[Any], version: int | None = None, client: Any = None) -> dict[Any, Any]:
+        self._own(client)
         made = {self.make_and_validate_key(key, version=version): key for key in keys}
         if not made:
             return {}
@@ -455,7 +469,8 @@ class RedimoCache(DjangoRedisAPI, BaseCache):
         existing = self._call(MISSING, self._cache.add_or_get, made, default, ttl_ms)
         return default if existing is MISSING else existing
 
-    def has_key(self, key: Any, version: int | None = None) -> bool:
+    def has_key(self, key: Any, version: int | None = None, client: Any = None) -> bool:
+        self._own(client)
         key = self.make_and_validate_key(key, version=version)
         return self._call(False, self._cache.has_key, key)
 
@@ -475,23 +490,26 @@ class RedimoCache(DjangoRedisAPI, BaseCache):
         return self.incr(key, -delta, version=version, client=client)
 
     def set_many(self, data: dict[Any, Any], timeout: Any = DEFAULT_TIMEOUT,
-                 version: int | None = None) -> list[Any]:
+                 version: int | None = None, client: Any = None) -> list[Any]:
         """Returns the keys that could not be stored: all of them when DynamoDB was unreachable and
         ignored, else none."""
+        self._own(client)
         if not data:
             return []
         made = {self.make_and_validate_key(key, version=version): value for key, value in data.items()}
         failed = self._call(list(data), self._cache.set_many, made, self.get_backend_timeout(timeout))
         return failed or []
 
-    def delete_many(self, keys: Iterable[Any], version: int | None = None) -> int | None:
+    def delete_many(self, keys: Iterable[Any], version: int | None = None, client: Any = None) -> int | None:
         """How many of the keys were live (django-redis's reply; Django ignores it); None when
         DynamoDB was unreachable and ignored."""
+        self._own(client)
         made = [self.make_and_validate_key(key, version=version) for key in keys]
         return self._call(None, self._cache.delete_many, made) if made else 0
 
-    def incr_version(self, key: Any, delta: int = 1, version: int | None = None) -> int:
+    def incr_version(self, key: Any, delta: int = 1, version: int | None = None, client: Any = None) -> int:
         """Moves the value to the new version atomically, keeping its TTL (RENAME)."""
+        self._own(client)
         version = self.version if version is None else version
         old = self.make_and_validate_key(key, version=version)
         new = self.make_and_validate_key(key, version=version + delta)
@@ -521,12 +539,14 @@ class RedimoCache(DjangoRedisAPI, BaseCache):
     adecr_version = _in_thread("decr_version")
 
     # -- django-redis's extras ----------------------------------------------------------------
-    def ttl(self, key: Any, version: int | None = None) -> int | None:
+    def ttl(self, key: Any, version: int | None = None, client: Any = None) -> int | None:
         """Seconds to live (rounded as Redis's TTL), None without expiry, 0 for a missing key."""
+        self._own(client)
         return self._remaining(key, version, 1000)
 
-    def pttl(self, key: Any, version: int | None = None) -> int | None:
+    def pttl(self, key: Any, version: int | None = None, client: Any = None) -> int | None:
         """Milliseconds to live, None without expiry, 0 for a missing key."""
+        self._own(client)
         return self._remaining(key, version, 1)
 
     def _remaining(self, key: Any, version: int | None, unit_ms: int) -> int | None:
@@ -534,20 +554,24 @@ class RedimoCache(DjangoRedisAPI, BaseCache):
         left = self._call(-2, self._cache.ttl, made, unit_ms)
         return None if left == -1 else max(left, 0)
 
-    def expire(self, key: Any, timeout: Any, version: int | None = None) -> bool:
+    def expire(self, key: Any, timeout: Any, version: int | None = None, client: Any = None) -> bool:
         """touch(), also taking a timedelta: False for a missing key."""
+        self._own(client)
         if isinstance(timeout, timedelta):
             timeout = timeout.total_seconds()
         return self.touch(key, timeout, version=version)
 
-    def expire_at(self, key: Any, when: datetime | int | float, version: int | None = None) -> bool:
+    def expire_at(self, key: Any, when: datetime | int | float, version: int | None = None,
+                  client: Any = None) -> bool:
         """Expire at a datetime (a naive one is local time, as in redis-py) or a Unix time in seconds."""
+        self._own(client)
         seconds = when.timestamp() if isinstance(when, datetime) else when
         made = self.make_and_validate_key(key, version=version)
         return self._call(False, self._cache.expire_at, made, int(seconds * 1000))
 
-    def persist(self, key: Any, version: int | None = None) -> bool:
+    def persist(self, key: Any, version: int | None = None, client: Any = None) -> bool:
         """Remove the expiry; True only if the key had one."""
+        self._own(client)
         made = self.make_and_validate_key(key, version=version)
         return self._call(False, self._cache.persist, made)
 
@@ -579,13 +603,16 @@ class RedimoCache(DjangoRedisAPI, BaseCache):
         start, cut = len(head.encode()), len(tail.encode())
         return lambda key: key[start:len(key) - cut].decode()
 
-    def keys(self, search: str, version: int | None = None) -> list[str]:
+    def keys(self, search: str, version: int | None = None, client: Any = None) -> list[str]:
         """The user keys matching a glob (django-redis's keys()). Scans the whole table."""
+        self._own(client)
         user_key = self._user_key(version)
         return [user_key(key) for key in self._call([], self._cache.keys, self._pattern(search, version))]
 
-    def iter_keys(self, search: str, itersize: int | None = None, version: int | None = None) -> Iterator[str]:
+    def iter_keys(self, search: str, itersize: int | None = None, version: int | None = None,
+                  client: Any = None) -> Iterator[str]:
         """keys(), lazily: one Scan page of ``itersize`` items (default 1000) at a time."""
+        self._own(client)
         user_key = self._user_key(version)
         pages = self._cache.iter_keys(self._pattern(search, version), itersize or 1000)
         while True:
@@ -595,8 +622,9 @@ class RedimoCache(DjangoRedisAPI, BaseCache):
             yield user_key(key)
 
     def delete_pattern(self, pattern: str, version: int | None = None, prefix: str | None = None,
-                       itersize: int | None = None) -> int:
+                       itersize: int | None = None, client: Any = None) -> int:
         """Delete the keys matching a glob; returns how many were deleted."""
+        self._own(client)
         made = self._pattern(pattern, version, prefix)
 
         def delete() -> int:

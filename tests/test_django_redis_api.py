@@ -129,3 +129,14 @@ def test_django_redis_option_names(store, caplog: pytest.LogCaptureFixture) -> N
                              ({"COMPRESSOR": "django_redis.compressors.gzip.GzipCompressor"}, "no counterpart")):
         with pytest.raises(ImproperlyConfigured, match=message):
             make(**options)
+
+
+def test_client_and_prefix_arguments(cache: RedimoCache) -> None:
+    raw = cache.client.get_client()
+    cache.set("k", 1)
+    assert cache.has_key("k", client=raw) and cache.ttl("k", client=raw) > 0 and cache.touch("k", 100, client=raw)
+    assert cache.get_many(["k"], client=raw) == {"k": 1} and cache.keys("k", client=raw) == ["k"]
+    with pytest.raises(ValueError, match="client="):
+        cache.delete("k", client=object())
+    raw.set("other:2:k", b"5")
+    assert cache.delete("k", prefix="other") is True and raw.exists("other:2:k") == 0 and cache.get("k") == 1
