@@ -30,7 +30,7 @@ from redimo.commands import keys as key_commands
 from redimo.commands import strings
 from redimo.gateway import ConditionFailed
 from redimo.glob import glob_match
-from redimo.protocol import INT64_MAX, INT64_MIN, ReplyError
+from redimo.protocol import INT64_MAX, INT64_MIN, ReplyError, canonical_int
 from redimo.storage import ABSENT_OR_EXPIRED, MAX_PARTITION_KEY
 
 from .compat import DjangoRedisAPI, django_redis_options
@@ -42,7 +42,7 @@ MISSING = object()  # "no such key", distinct from a cached None
 DEFAULT_NAMESPACE = "django-cache"
 DEFAULT_COMPRESS_MIN_LENGTH = 1024
 OPTIONS = frozenset({"NAMESPACE", "ENDPOINT_URL", "REGION_NAME", "CLIENT_FACTORY", "CONSISTENT_READS",
-                     "COMPRESSOR", "COMPRESS_MIN_LENGTH", "IGNORE_EXCEPTIONS", "LOG_IGNORED_EXCEPTIONS"})
+                     "SERIALIZER", "COMPRESSOR", "COMPRESS_MIN_LENGTH", "IGNORE_EXCEPTIONS", "LOG_IGNORED_EXCEPTIONS"})
 TABLE_NAME = re.compile(r"[A-Za-z0-9_.-]{3,255}\Z")
 KEY_SENTINEL = "\x00redimo-key\x00"  # stands for the user's key when a made key is split into head and tail
 
@@ -79,19 +79,23 @@ def codec_module(codec: Codec) -> Any:
 
 
 class Serializer:
-    """Values as stored: an int64 as its decimal digits (so INCR works natively), anything else as a
-    pickle, opening with 0x80, or a compressed pickle, opening with its codec's marker byte."""
+    """Values as stored: an int64 as its decimal digits (so INCR works natively), anything else in the
+    ``format`` (a pickle, opening with 0x80; JSON by orjson; msgpack), compressed when that pays,
+    opening then with its codec's marker byte."""
 
-    def __init__(self, compressor: str | None = None, min_length: int = DEFAULT_COMPRESS_MIN_LENGTH) -> None:
+    def __init__(self, compressor: str | None = None, min_length: int = DEFAULT_COMPRESS_MIN_LENGTH,
+                 format: str = "pickle") -> None:
         self.codec = CODEC_BY_NAME[compressor] if compressor else None
         self.module = codec_module(self.codec) if self.codec else None
         self.min_length = min_length
+        self.format = format
+        self.encode, self.decode = FORMATS[format]()
 
     def dumps(self, value: Any, allow_int: bool = True) -> bytes:
-        """``allow_int=False`` pickles ints too (django-redis's sorted-set members)."""
+        """``allow_int=False`` encodes ints in the format too (django-redis's sorted-set members)."""
         if allow_int and type(value) is int and INT64_MIN <= value <= INT64_MAX:  # not bool, not a subclass
             return str(value).encode()
-        data = pickle.dumps(value, pickle.HIGHEST_PROTOCOL)
+        data = self.encode(value)
         if self.codec is not None and len(data) >= self.min_length:
             packed = bytes([self.codec.marker]) + self.module.compress(data)
             if len(packed) < len(data):
@@ -100,14 +104,44 @@ class Serializer:
 
     def loads(self, data: bytes) -> Any:
         first = data[0] if data else None
-        if first in INT_START:
-            return int(data)
-        if first == PICKLE_START:
-            return pickle.loads(data)
         codec = CODEC_BY_MARKER.get(first)  # type: ignore[arg-type]
-        if codec is None:
+        if codec is not None:
+            return self.decode(codec_module(codec).decompress(data[1:]))
+        if first in INT_START and canonical_int(data) is not None:
+            return int(data)
+        if self.format == "pickle" and first != PICKLE_START:
             raise ValueError(f"not a RedimoCache value: {data[:16]!r}")
-        return pickle.loads(codec_module(codec).decompress(data[1:]))
+        return self.decode(data)
+
+
+def _pickle() -> tuple[Callable[[Any], bytes], Callable[[bytes], Any]]:
+    return lambda value: pickle.dumps(value, pickle.HIGHEST_PROTOCOL), pickle.loads
+
+
+def _json() -> tuple[Callable[[Any], bytes], Callable[[bytes], Any]]:
+    """orjson, with Django's JSON encoder for what JSON lacks (Decimal, lazy strings...), as
+    django-redis's JSONSerializer does."""
+    orjson = _import("orjson", "the json serializer")
+    from django.core.serializers.json import DjangoJSONEncoder
+
+    fallback = DjangoJSONEncoder().default
+    return lambda value: orjson.dumps(value, default=fallback), orjson.loads
+
+
+def _msgpack() -> tuple[Callable[[Any], bytes], Callable[[bytes], Any]]:
+    msgpack = _import("msgpack", "the msgpack serializer")
+    return lambda value: msgpack.packb(value, use_bin_type=True), lambda data: msgpack.unpackb(data, raw=False)
+
+
+def _import(name: str, what: str) -> Any:
+    try:
+        return importlib.import_module(name)
+    except ImportError:
+        raise ImproperlyConfigured(f"{what} needs the {name} package (pip install {name})") from None
+
+
+FORMATS: dict[str, Callable[[], tuple[Callable[[Any], bytes], Callable[[bytes], Any]]]] = {
+    "pickle": _pickle, "json": _json, "msgpack": _msgpack}
 
 
 # -- the client -----------------------------------------------------------------------------------
@@ -344,7 +378,11 @@ class RedimoCache(DjangoRedisAPI, BaseCache):
                                        f"not {min_length!r}")
         self._table = location
         self._namespace = namespace
-        self._serializer = Serializer(compressor, min_length)
+        serializer = options.get("SERIALIZER", "pickle")
+        if serializer not in FORMATS:
+            raise ImproperlyConfigured(f"RedimoCache OPTIONS['SERIALIZER'] must be one of {', '.join(FORMATS)}, "
+                                       f"not {serializer!r}")
+        self._serializer = Serializer(compressor, min_length, serializer)
         self._client_factory = client_factory(options)
         self._consistent_reads = _flag(options, "CONSISTENT_READS", True)
         self._ignore_exceptions = _flag(options, "IGNORE_EXCEPTIONS", False)

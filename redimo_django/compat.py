@@ -31,7 +31,11 @@ COMPRESSORS = {  # django-redis's compressor classes, by the Redimo COMPRESSOR t
     "django_redis.compressors.zstd.ZStdCompressor": "zstd",
     "django_redis.compressors.lz4.Lz4Compressor": "lz4",
 }
-SERIALIZERS = {"django_redis.serializers.pickle.PickleSerializer"}  # Redimo's own format (an int as digits)
+SERIALIZERS = {  # django-redis's serializer classes, by the Redimo SERIALIZER they map to (ints: digits)
+    "django_redis.serializers.pickle.PickleSerializer": "pickle",
+    "django_redis.serializers.json.JSONSerializer": "json",
+    "django_redis.serializers.msgpack.MSGPackSerializer": "msgpack",
+}
 CLIENT_CLASSES = {"django_redis.client.DefaultClient", "django_redis.client.default.DefaultClient"}
 IGNORED = {  # django-redis options with no meaning on DynamoDB: what to use instead
     "CONNECTION_POOL_KWARGS": "boto3 pools connections itself; use CLIENT_FACTORY to pass a botocore Config",
@@ -46,7 +50,6 @@ IGNORED = {  # django-redis options with no meaning on DynamoDB: what to use ins
     "REDIS_CLIENT_KWARGS": "give Redimo's options as RedimoCache OPTIONS",
     "CLOSE_CONNECTION": "there is no connection to close: each request is self-contained",
 }
-DJANGO_REDIS_OPTIONS = frozenset({"CLIENT_CLASS", "SERIALIZER", *IGNORED})
 
 
 def django_redis_options(options: dict) -> dict:
@@ -61,10 +64,12 @@ def django_redis_options(options: dict) -> dict:
             raise ImproperlyConfigured(f"RedimoCache: no counterpart for the compressor {compressor}; use "
                                        f"{', '.join(repr(name) for name in COMPRESSORS)} or Redimo's zlib, zstd, lz4")
         options["COMPRESSOR"] = COMPRESSORS[compressor]
-    serializer = options.pop("SERIALIZER", None)
-    if serializer is not None and serializer not in SERIALIZERS:
-        raise ImproperlyConfigured(f"RedimoCache: SERIALIZER {serializer!r} is not supported; RedimoCache pickles "
-                                   "values (ints as digits), as django-redis's PickleSerializer does")
+    serializer = options.get("SERIALIZER")
+    if isinstance(serializer, str) and serializer.startswith("django_redis."):
+        if serializer not in SERIALIZERS:
+            raise ImproperlyConfigured(f"RedimoCache: no counterpart for the serializer {serializer}; use "
+                                       f"{', '.join(repr(name) for name in SERIALIZERS)} or pickle, json, msgpack")
+        options["SERIALIZER"] = SERIALIZERS[serializer]
     client_class = options.pop("CLIENT_CLASS", None)
     if client_class is not None and client_class not in CLIENT_CLASSES:
         raise ImproperlyConfigured(f"RedimoCache: CLIENT_CLASS {client_class!r} has no counterpart: there is one "

@@ -125,7 +125,8 @@ def test_django_redis_option_names(store, caplog: pytest.LogCaptureFixture) -> N
     assert "SOCKET_TIMEOUT does not apply" in caplog.text and "read_timeout" in caplog.text
     assert make(COMPRESSOR="django_redis.compressors.identity.IdentityCompressor")._serializer.codec is None
     for options, message in (({"CLIENT_CLASS": "django_redis.client.ShardClient"}, "no counterpart"),
-                             ({"SERIALIZER": "django_redis.serializers.json.JSONSerializer"}, "not supported"),
+                             ({"SERIALIZER": "django_redis.serializers.dill.DillSerializer"}, "no counterpart"),
+                             ({"SERIALIZER": "yaml"}, "must be one of"),
                              ({"COMPRESSOR": "django_redis.compressors.gzip.GzipCompressor"}, "no counterpart")):
         with pytest.raises(ImproperlyConfigured, match=message):
             make(**options)
@@ -140,3 +141,26 @@ def test_client_and_prefix_arguments(cache: RedimoCache) -> None:
         cache.delete("k", client=object())
     raw.set("other:2:k", b"5")
     assert cache.delete("k", prefix="other") is True and raw.exists("other:2:k") == 0 and cache.get("k") == 1
+
+
+@pytest.mark.parametrize("serializer", ["django_redis.serializers.json.JSONSerializer", "json",
+                                        "django_redis.serializers.msgpack.MSGPackSerializer", "msgpack"])
+def test_json_and_msgpack_serializers(store, serializer: str) -> None:
+    from decimal import Decimal
+
+    cache = RedimoCache(store.table, {"OPTIONS": {"CLIENT_FACTORY": lambda: store.client, "SERIALIZER": serializer,
+                                                  "COMPRESSOR": "zlib", "COMPRESS_MIN_LENGTH": 100,
+                                                  "NAMESPACE": f"django-{uuid.uuid4().hex}"}})
+    value = {"name": "Ada", "tags": ["a", "b"], "n": 1.5, "big": "x" * 500}
+    cache.set("k", value)
+    assert cache.get("k") == value and cache._serializer.format in ("json", "msgpack")
+    raw = cache.get_client().get(cache.make_key("k"))
+    assert raw[:1] == b"\x01", "compressed past COMPRESS_MIN_LENGTH"
+    cache.set("n", 5)
+    assert cache.incr("n", 2) == 7 and cache.get("n") == 7, "ints are digits in every format"
+    for plain in ("text", -2.5, True, None, [1, 2]):
+        cache.set("p", plain)
+        assert cache.get("p") == plain
+    if cache._serializer.format == "json":
+        cache.set("d", Decimal("1.25"))
+        assert cache.get("d") == "1.25", "Django's JSON encoder turns a Decimal into a string, as django-redis"
