@@ -394,13 +394,22 @@ def own_work(iterations: int = 20_000) -> str:
 
 
 def compact_cases(r: Redimo) -> list[Case]:
-    """The same commands on a compact hash and set of 10 small members (docs/data-model.md)."""
+    """The same commands on a compact hash and set of 10 small members, and a message cycle on a compact
+    stream (docs/data-model.md)."""
     fields = {f"f{i:03}": i for i in range(10)}
 
     def setup() -> None:
-        r.delete("hc", "sc")
+        r.delete("hc", "sc", "xc")
         r.hset("hc", mapping=fields)
         r.sadd("sc", *fields)
+        r.xgroup_create("xc", "g", id="$", mkstream=True)
+
+    def cycle(i: int) -> None:  # a queue as Celery's broker uses it, kept near empty
+        r.xadd("xc", {"body": "v" * 100})
+        for _, entries in r.xreadgroup("g", "c", {"xc": ">"}, count=1):
+            for entry_id, _ in entries:
+                r.xack("xc", "g", entry_id)
+                r.xdel("xc", entry_id)
 
     return [
         Case("HSET (new field), compact 10", lambda i: r.hset("hc", "new", i), setup=setup,
@@ -414,6 +423,7 @@ def compact_cases(r: Redimo) -> list[Case]:
         Case("SISMEMBER, compact", lambda i: r.sismember("sc", "f001"), True),
         Case("SMEMBERS, compact 10", lambda i: r.smembers("sc"), True),
         Case("SREM, compact", lambda i: r.srem("sc", "gone"), prepare=lambda i: r.sadd("sc", "gone")),
+        Case("XADD + XREADGROUP + XACK + XDEL, compact", cycle),
     ]
 
 

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import logging
 from datetime import datetime
-from typing import Any, Callable, Iterator, Mapping
+from typing import Any, Callable, Iterator, Mapping, TypeVar
 
 from django.core.cache.backends.base import DEFAULT_TIMEOUT
 from django.core.exceptions import ImproperlyConfigured
@@ -24,6 +24,7 @@ from redis.client import Pipeline
 from redimo import Redimo
 
 logger = logging.getLogger("redimo_django.cache")
+Method = TypeVar("Method", bound=Callable[..., Any])
 
 COMPRESSORS = {  # django-redis's compressor classes, by the Redimo COMPRESSOR they map to
     "django_redis.compressors.identity.IdentityCompressor": None,
@@ -79,6 +80,17 @@ def django_redis_options(options: dict) -> dict:
             options.pop(name)
             logger.warning("RedimoCache: the django-redis option %s does not apply and is ignored: %s", name, instead)
     return options
+
+
+def costs(command: str) -> Callable[[Method], Method]:
+    """Says in a helper's docstring which Redis command it runs, and so what it costs."""
+    page = {"S": "sets", "H": "hashes", "Z": "zsets"}[command[0]]
+
+    def mark(method: Method) -> Method:
+        note = f"Runs {command} on the made key, at its cost (docs/reference/{page}.md)."
+        method.__doc__ = f"{method.__doc__}\n\n{note}" if method.__doc__ else note
+        return method
+    return mark
 
 
 class DjangoRedisClient:
@@ -185,35 +197,43 @@ class DjangoRedisAPI:
         return self._run(False, client, lambda r: bool(r.pexpireat(made, when)))
 
     # -- sets ---------------------------------------------------------------------------------
+    @costs("SADD")
     def sadd(self, key: Any, *values: Any, version: int | None = None, client: Any = None) -> int:
         made, members = self._key(key, version), [self.encode(value) for value in values]
         return self._run(0, client, lambda r: int(r.sadd(made, *members)))
 
+    @costs("SREM")
     def srem(self, key: Any, *values: Any, version: int | None = None, client: Any = None) -> int:
         made, members = self._key(key, version), [self.encode(value) for value in values]
         return self._run(0, client, lambda r: int(r.srem(made, *members)))
 
+    @costs("SCARD")
     def scard(self, key: Any, version: int | None = None, client: Any = None) -> int:
         made = self._key(key, version)
         return self._run(0, client, lambda r: int(r.scard(made)))
 
+    @costs("SISMEMBER")
     def sismember(self, key: Any, member: Any, version: int | None = None, client: Any = None) -> bool:
         made, encoded = self._key(key, version), self.encode(member)
         return self._run(False, client, lambda r: bool(r.sismember(made, encoded)))
 
+    @costs("SMISMEMBER")
     def smismember(self, key: Any, *members: Any, version: int | None = None, client: Any = None) -> list[bool]:
         made, encoded = self._key(key, version), [self.encode(member) for member in members]
         return self._run([False] * len(members), client, lambda r: [bool(found) for found in r.smismember(made, encoded)])
 
+    @costs("SMEMBERS")
     def smembers(self, key: Any, version: int | None = None, client: Any = None) -> set:
         made = self._key(key, version)
         return self._run(set(), client, lambda r: self._decoded(r.smembers(made)))
 
+    @costs("SMOVE")
     def smove(self, source: Any, destination: Any, member: Any, version: int | None = None, client: Any = None) -> bool:
         made_source, made_destination = self._key(source, version), self._key(destination, None)
         encoded = self.encode(member)
         return self._run(False, client, lambda r: bool(r.smove(made_source, made_destination, encoded)))
 
+    @costs("SPOP")
     def spop(self, key: Any, count: int | None = None, version: int | None = None, client: Any = None) -> Any:
         """One member (None when empty), or a set of ``count``."""
         made = self._key(key, version)
@@ -225,6 +245,7 @@ class DjangoRedisAPI:
             return self._decoded(popped) if isinstance(popped, list) else self.decode(popped)
         return self._run(None, client, pop)
 
+    @costs("SRANDMEMBER")
     def srandmember(self, key: Any, count: int | None = None, version: int | None = None, client: Any = None) -> Any:
         """One member (None when empty), or a list of ``count`` (repeating for a negative count)."""
         made = self._key(key, version)
@@ -236,6 +257,7 @@ class DjangoRedisAPI:
             return [self.decode(value) for value in drawn] if isinstance(drawn, list) else self.decode(drawn)
         return self._run(None, client, draw)
 
+    @costs("SSCAN")
     def sscan(self, key: Any, match: str | None = None, count: int | None = 10, version: int | None = None,
               client: Any = None) -> set:
         """The members SSCAN's first page returns (MATCH against the stored bytes)."""
@@ -243,6 +265,7 @@ class DjangoRedisAPI:
         pattern = self._member_pattern(match)
         return self._run(set(), client, lambda r: self._decoded(r.sscan(made, match=pattern, count=count)[1]))
 
+    @costs("SSCAN")
     def sscan_iter(self, key: Any, match: str | None = None, count: int | None = 10, version: int | None = None,
                    client: Any = None) -> Iterator[Any]:
         made = self._key(key, version)
@@ -259,12 +282,15 @@ class DjangoRedisAPI:
         made = [self._key(key, version) for key in keys]
         return self._run(set(), client, lambda r: self._decoded(getattr(r, command)(*made)))
 
+    @costs("SDIFF")
     def sdiff(self, *keys: Any, version: int | None = None, client: Any = None) -> set:
         return self._combine("sdiff", keys, version, client)
 
+    @costs("SINTER")
     def sinter(self, *keys: Any, version: int | None = None, client: Any = None) -> set:
         return self._combine("sinter", keys, version, client)
 
+    @costs("SUNION")
     def sunion(self, *keys: Any, version: int | None = None, client: Any = None) -> set:
         return self._combine("sunion", keys, version, client)
 
@@ -273,17 +299,21 @@ class DjangoRedisAPI:
         made_dest, made = self._key(dest, dest_version), [self._key(key, keys_version) for key in keys]
         return self._run(0, client, lambda r: int(getattr(r, command)(made_dest, *made)))
 
+    @costs("SDIFFSTORE")
     def sdiffstore(self, dest: Any, *keys: Any, version_dest: int | None = None, version_keys: int | None = None,
                    client: Any = None) -> int:
         return self._store("sdiffstore", dest, keys, version_dest, version_keys, client)
 
+    @costs("SINTERSTORE")
     def sinterstore(self, dest: Any, *keys: Any, version: int | None = None, client: Any = None) -> int:
         return self._store("sinterstore", dest, keys, version, version, client)
 
+    @costs("SUNIONSTORE")
     def sunionstore(self, destination: Any, *keys: Any, version: int | None = None, client: Any = None) -> int:
         return self._store("sunionstore", destination, keys, version, version, client)
 
     # -- hashes -------------------------------------------------------------------------------
+    @costs("HSET")
     def hset(self, key: Any, field: Any = None, value: Any = None, mapping: Mapping | None = None,
              version: int | None = None, client: Any = None) -> int:
         """HSET of one field or a mapping (values serialized, fields as given); the new fields' count."""
@@ -292,23 +322,28 @@ class DjangoRedisAPI:
         single = self.encode(value) if value is not None else None
         return self._run(0, client, lambda r: int(r.hset(made, key=field, value=single, mapping=encoded or None)))
 
+    @costs("HDEL")
     def hdel(self, key: Any, field: Any, version: int | None = None, client: Any = None) -> int:
         made = self._key(key, version)
         return self._run(0, client, lambda r: int(r.hdel(made, field)))
 
+    @costs("HLEN")
     def hlen(self, key: Any, version: int | None = None, client: Any = None) -> int:
         made = self._key(key, version)
         return self._run(0, client, lambda r: int(r.hlen(made)))
 
+    @costs("HKEYS")
     def hkeys(self, key: Any, version: int | None = None, client: Any = None) -> list[str]:
         made = self._key(key, version)
         return self._run([], client, lambda r: [field.decode() for field in r.hkeys(made)])
 
+    @costs("HEXISTS")
     def hexists(self, key: Any, field: Any, version: int | None = None, client: Any = None) -> bool:
         made = self._key(key, version)
         return self._run(False, client, lambda r: bool(r.hexists(made, field)))
 
     # -- sorted sets --------------------------------------------------------------------------
+    @costs("ZADD")
     def zadd(self, key: Any, mapping: Mapping[Any, float], nx: bool = False, xx: bool = False, ch: bool = False,
              incr: bool = False, gt: bool = False, lt: bool = False, version: int | None = None,
              client: Any = None) -> Any:
@@ -317,32 +352,39 @@ class DjangoRedisAPI:
         encoded = {self.encode(member, allow_int=False): score for member, score in mapping.items()}
         return self._run(0, client, lambda r: r.zadd(made, encoded, nx=nx, xx=xx, ch=ch, incr=incr, gt=gt, lt=lt))
 
+    @costs("ZCARD")
     def zcard(self, key: Any, version: int | None = None, client: Any = None) -> int:
         made = self._key(key, version)
         return self._run(0, client, lambda r: r.zcard(made))
 
+    @costs("ZCOUNT")
     def zcount(self, key: Any, min: float | str, max: float | str, version: int | None = None,
                client: Any = None) -> int:
         made = self._key(key, version)
         return self._run(0, client, lambda r: r.zcount(made, min, max))
 
+    @costs("ZINCRBY")
     def zincrby(self, key: Any, amount: float, value: Any, version: int | None = None, client: Any = None) -> float:
         made, member = self._key(key, version), self.encode(value, allow_int=False)
         return self._run(None, client, lambda r: r.zincrby(made, amount, member))
 
+    @costs("ZSCORE")
     def zscore(self, key: Any, member: Any, version: int | None = None, client: Any = None) -> float | None:
         made, encoded = self._key(key, version), self.encode(member, allow_int=False)
         return self._run(None, client, lambda r: r.zscore(made, encoded))
 
+    @costs("ZRANK")
     def zrank(self, key: Any, value: Any, withscore: bool = False, version: int | None = None,
               client: Any = None) -> Any:
         made, member = self._key(key, version), self.encode(value, allow_int=False)
         return self._run(None, client, lambda r: r.zrank(made, member, withscore=withscore))
 
+    @costs("ZREM")
     def zrem(self, key: Any, *values: Any, version: int | None = None, client: Any = None) -> int:
         made, members = self._key(key, version), [self.encode(value, allow_int=False) for value in values]
         return self._run(0, client, lambda r: r.zrem(made, *members))
 
+    @costs("ZREMRANGEBYSCORE")
     def zremrangebyscore(self, key: Any, min: float | str, max: float | str, version: int | None = None,
                          client: Any = None) -> int:
         made = self._key(key, version)
@@ -358,9 +400,11 @@ class DjangoRedisAPI:
             return popped
         return self._run(None if count is None else [], client, pop)
 
+    @costs("ZPOPMIN")
     def zpopmin(self, key: Any, count: int | None = None, version: int | None = None, client: Any = None) -> Any:
         return self._pop("zpopmin", key, count, version, client)
 
+    @costs("ZPOPMAX")
     def zpopmax(self, key: Any, count: int | None = None, version: int | None = None, client: Any = None) -> Any:
         return self._pop("zpopmax", key, count, version, client)
 
@@ -369,18 +413,21 @@ class DjangoRedisAPI:
             return lambda reply: [(self.decode(member), score) for member, score in reply]
         return lambda reply: [self.decode(member) for member in reply]
 
+    @costs("ZRANGE")
     def zrange(self, key: Any, start: int, end: int, desc: bool = False, withscores: bool = False,
                score_cast_func: type = float, version: int | None = None, client: Any = None) -> list:
         made, decode = self._key(key, version), self._members(withscores)
         return self._run([], client, lambda r: decode(r.zrange(made, start, end, desc=desc, withscores=withscores,
                                                                  score_cast_func=score_cast_func)))
 
+    @costs("ZREVRANGE")
     def zrevrange(self, key: Any, start: int, end: int, withscores: bool = False, score_cast_func: type = float,
                   version: int | None = None, client: Any = None) -> list:
         made, decode = self._key(key, version), self._members(withscores)
         return self._run([], client, lambda r: decode(r.zrevrange(made, start, end, withscores=withscores,
                                                                     score_cast_func=score_cast_func)))
 
+    @costs("ZRANGEBYSCORE")
     def zrangebyscore(self, key: Any, min: float | str, max: float | str, start: int | None = None,
                       num: int | None = None, withscores: bool = False, score_cast_func: type = float,
                       version: int | None = None, client: Any = None) -> list:
@@ -388,6 +435,7 @@ class DjangoRedisAPI:
         return self._run([], client, lambda r: decode(r.zrangebyscore(
             made, min, max, start=start, num=num, withscores=withscores, score_cast_func=score_cast_func)))
 
+    @costs("ZREVRANGEBYSCORE")
     def zrevrangebyscore(self, key: Any, max: float | str, min: float | str, start: int | None = None,
                          num: int | None = None, withscores: bool = False, score_cast_func: type = float,
                          version: int | None = None, client: Any = None) -> list:
