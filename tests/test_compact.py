@@ -12,6 +12,7 @@ import pytest
 import redis
 
 from redimo import Redimo
+from redimo.commands.streams import TAILS
 from redimo.compact import Limits, item_size
 from redimo.storage import HEAD
 
@@ -246,11 +247,24 @@ def test_concurrent_writers_across_a_promotion(shared_endpoint: str) -> None:
 
 
 def test_a_compact_stream_message_cycle(make_redimo: Callable[..., Redimo]) -> None:
-    """A queue as Celery's broker uses it (XADD, XREADGROUP, XACK + XDEL): 2 requests each step, and
-    XACK alone 1, all without a member item; past the limits the stream is promoted, and keeps working."""
+    """A queue as Celery's broker uses it: XADD 1 request (2 when another client added last),
+    XREADGROUP 2, XACK 1: 4 a message, all without a member item; past the limits the stream is
+    promoted, and keeps working."""
     r = make_redimo()
     r.xgroup_create("q", "workers", id="$", mkstream=True)
     assert spent(r, lambda: r.xadd("q", {"body": "x" * 200}))[1] == {"get_item": 1, "put_item": 1}
+    assert spent(r, lambda: r.xadd("q", {"body": "x" * 200}))[1] == {"update_item": 1}, \
+        "this client added the last entry: one UpdateItem"
+    tail = (r.gateway.table, r.engine.db.pk(b"q"))
+    seen_here = TAILS.get(tail)
+    make_redimo(namespace=r.engine.db.namespace).xadd("q", {"body": "from elsewhere"})
+    TAILS.put(tail, seen_here)  # as if that XADD came from another process, which this one never saw
+    assert spent(r, lambda: r.xadd("q", {"n": 3}))[1] == {"update_item": 1, "put_item": 1}, \
+        "another client added since: refused, and its reply serves as the read"
+    assert [fields for _, fields in r.xrange("q")][2:] == [{b"body": b"from elsewhere"}, {b"n": b"3"}]
+    assert r.xtrim("q", maxlen=0) == 4 and r.xlen("q") == 0
+    assert spent(r, lambda: r.xadd("q", {"body": "x" * 200}))[1] == {"update_item": 1}, \
+        "trimming keeps the last ID and the count of entries added, which is what XADD assumes"
     delivered = spent(r, lambda: r.xreadgroup("workers", "c1", {"q": ">"}, count=1))
     assert delivered[1] == {"get_item": 1, "put_item": 1}
     entry_id = delivered[0][0][1][0][0]

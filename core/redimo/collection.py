@@ -426,7 +426,8 @@ def fast_update(db: Database, key: bytes, type_: str, change: Change) -> tuple[b
     (``puts``) or only removes members it assumes present (``deletes``) and leaves at least one:
     ``SET m.#member = ...`` or ``REMOVE m.#member``, ``ADD sz, nb``, with those assumptions and the
     compact limits (``size(m)``, ``nb``) in the condition, so concurrent writers of other members never
-    refuse each other.
+    refuse each other. The change's ``head_set`` and ``condition`` (what the writer assumes of the
+    head, such as a stream's last ID) join the update and the condition.
     Exactly-once under lost replies (oplog.py). Returns (applied, refused, the item found when refused).
     A key known promoted, a write of more than FAST_MEMBERS members, or one inside MULTI (one
     transaction anyway), is not tried."""
@@ -436,7 +437,7 @@ def fast_update(db: Database, key: bytes, type_: str, change: Change) -> tuple[b
     # nb never undercounts (a removed hash value's bytes stay counted), so the head stays in the limits
     added = compact.members_size(compact.pack(adds)) if adds else -compact.members_size(
         compact.pack({sk: {} for sk in removes}))
-    if (type_ not in limits.types or pk in db.promoted or bool(adds) == bool(removes) or change.head_set
+    if (type_ not in limits.types or pk in db.promoted or bool(adds) == bool(removes) or change.head_remove
             or not db.gateway.nested_paths or added > limits.max_bytes or len(adds) + len(removes) > FAST_MEMBERS):
         return False, False, None
     record = oplog.new_record(oplog.PUT)
@@ -447,6 +448,12 @@ def fast_update(db: Database, key: bytes, type_: str, change: Change) -> tuple[b
               ":bytes": {"N": str(added)}, **oplog.values(record, shift=True)}
     condition = f"t = :t AND attribute_exists(#m) AND {LIVE} AND {oplog.NOT_APPLIED}"
     expression = f"SET w = :w, {oplog.SHIFT}"
+    if change.condition:
+        condition += f" AND {change.condition}"
+        values.update(change.values)
+    for name, value in change.head_set.items():
+        expression += f", {name} = :head_{name}"
+        values[f":head_{name}"] = value
     if adds:
         values.update({f":e{index}": value for index, value in enumerate(compact.pack(adds)["M"].values())})
         values.update({":room": {"N": str(limits.max_entries - len(adds))},

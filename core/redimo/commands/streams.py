@@ -319,6 +319,26 @@ def count_group_items(db: Database, key: bytes, head: Head, kind: bytes, group: 
                              ":g": {"B": head.generation}}, filter_expression="g = :g")
 
 
+class LastSeen:
+    """The latest values of the most recent ``size`` keys: a hint, never the truth."""
+
+    def __init__(self, size: int = 10_000) -> None:
+        self.size = size
+        self._values: dict = {}
+
+    def get(self, key: object) -> object:
+        return self._values.get(key)
+
+    def put(self, key: object, value: object) -> None:
+        self._values.pop(key, None)
+        self._values[key] = value
+        if len(self._values) > self.size:
+            self._values.pop(next(iter(self._values)), None)
+
+
+TAILS = LastSeen()  # (table, pk) -> (last ID, entries added) as this process last wrote them (XADD)
+
+
 # -- trimming -------------------------------------------------------------------------------
 @dataclass
 class Trim:
@@ -451,7 +471,10 @@ def xadd(db: Database, args: list[bytes]) -> bytes | None:
     Cost: 1 GetItem of the head + 1 TransactWriteItems of the head and the entry (2 WCU per KB of
     each: 4 WCU for a small entry). Trimming adds a Query of the entries it deletes and their
     deletes to the transaction (2 WCU each; more than 98 take several transactions). ``*`` takes
-    the client's clock, made monotonic: max(now, last + 1)."""
+    the client's clock, made monotonic: max(now, last + 1). On a compact stream: 1 GetItem + 1
+    PutItem, or 1 UpdateItem without trimming when this process added the last entry (TAILS: the
+    last ID and entries added it saw are assumed in the condition; refused, the item it returns is
+    planned from)."""
     trim, index, nomkstream = parse_trim(args, xadd=True)
     id_arg = args[index] if index < len(args) else b""
     fields = args[index + 1:]
@@ -462,11 +485,7 @@ def xadd(db: Database, args: list[bytes]) -> bytes | None:
         raise ReplyError("ERR The ID specified in XADD must be greater than 0-0")
     encoded = check_value(encode_fields(fields))
 
-    def plan(state: State) -> tuple[Change | None, bytes | None]:
-        if state.head is None and nomkstream:
-            return None, None
-        meta = Meta(db, args[0], state.head)
-        last = meta.last
+    def next_id(last: int) -> int:
         if last == MAX_ID:
             raise ReplyError("ERR The stream has exhausted the last possible ID, unable to add more items")
         if given is None:
@@ -480,17 +499,47 @@ def xadd(db: Database, args: list[bytes]) -> bytes | None:
             new = given
         if new <= last:
             raise ReplyError(SMALLER_ID)
+        return new
+
+    def addition(new: int, added: int, last: int) -> Change:
+        entry = {"sk": {"B": entry_sk(new)}, "fv": {"B": encoded}, "ix": number(added)}
+        return Change(puts=[entry], keep_empty=True, head_set={"lid": raw_id(new), "ea": number(added + 1)},
+                      condition="lid = :old_lid", values={":old_lid": raw_id(last)})
+
+    tail = (db.gateway.table, db.pk(args[0]))
+
+    def plan(state: State) -> tuple[Change | None, bytes | None]:
+        if state.head is None and nomkstream:
+            return None, None
+        meta = Meta(db, args[0], state.head)
+        new = next_id(meta.last)
         deletes, goes_too = trim.plan(db, state, meta.length + 1, new, meta.added)
-        puts = [] if goes_too else [{"sk": {"B": entry_sk(new)}, "fv": {"B": encoded}, "ix": number(meta.added)}]
-        change = Change(puts=puts, deletes=deletes, keep_empty=True,
-                        head_set={"lid": raw_id(new), "ea": number(meta.added + 1)})
+        change = addition(new, meta.added, meta.last)
+        change.deletes = deletes
+        if goes_too:
+            change.puts = []
         if state.head is None:
             change.head_set["mdi"] = raw_id(0)
-        else:
-            change.condition, change.values = "lid = :old_lid", {":old_lid": raw_id(last)}
+            change.condition, change.values = "", {}
+        TAILS.put(tail, (new, meta.added + 1))
         return change, fmt(new)
 
-    return collection.update(db, args[0], "stream", plan)
+    fast = None
+    known = TAILS.get(tail) if not trim.strategy else None
+    if known is not None:  # this client added the last entry: one UpdateItem, if nobody else did since
+        last, added = known
+        try:
+            new = next_id(last)
+        except ReplyError:
+            pass  # let the general path, with the stream as stored, say it
+        else:
+            fast = (addition(new, added, last), fmt(new))
+            fast[0].condition += " AND ea = :old_ea"
+            fast[0].values[":old_ea"] = number(added)
+    reply = collection.update(db, args[0], "stream", plan, fast=fast)
+    if fast is not None and reply is fast[1]:  # the single UpdateItem applied
+        TAILS.put(tail, (new, added + 1))
+    return reply
 
 
 @command("xlen", 2)
