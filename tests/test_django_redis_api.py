@@ -4,6 +4,7 @@
 
 from __future__ import annotations
 
+import logging
 import uuid
 from datetime import datetime, timedelta, timezone
 from typing import Any, Callable
@@ -118,9 +119,10 @@ def test_django_redis_option_names(store, caplog: pytest.LogCaptureFixture) -> N
     def make(**options: Any) -> RedimoCache:
         return RedimoCache(store.table, {"OPTIONS": {"CLIENT_FACTORY": lambda: store.client, **options}})
 
-    cache = make(COMPRESSOR="django_redis.compressors.zlib.ZlibCompressor", COMPRESS_MIN_LENGTH=10,
-                 SERIALIZER="django_redis.serializers.pickle.PickleSerializer",
-                 CLIENT_CLASS="django_redis.client.DefaultClient", SOCKET_TIMEOUT=5)
+    with caplog.at_level(logging.WARNING, logger="redimo_django.cache"):  # whatever earlier tests set
+        cache = make(COMPRESSOR="django_redis.compressors.zlib.ZlibCompressor", COMPRESS_MIN_LENGTH=10,
+                     SERIALIZER="django_redis.serializers.pickle.PickleSerializer",
+                     CLIENT_CLASS="django_redis.client.DefaultClient", SOCKET_TIMEOUT=5)
     assert cache._serializer.codec.name == "zlib"
     assert "SOCKET_TIMEOUT does not apply" in caplog.text and "read_timeout" in caplog.text
     assert make(COMPRESSOR="django_redis.compressors.identity.IdentityCompressor")._serializer.codec is None
