@@ -180,6 +180,12 @@ class DjangoRedisAPI:
     def _decoded(self, values: Any) -> set:
         return {self.decode(value) for value in values}
 
+    def _decode_reply(self, reply: Any, container: type) -> Any:
+        """A reply of one member or None, or of several (``count`` given): decoded into ``container``."""
+        if isinstance(reply, list):
+            return container(self.decode(value) for value in reply)
+        return None if reply is None else self.decode(reply)
+
     # -- strings and expiry -------------------------------------------------------------------
     def pexpire(self, key: Any, timeout: Any, version: int | None = None, client: Any = None) -> bool:
         """PEXPIRE: milliseconds (or a timedelta; DEFAULT_TIMEOUT: the cache's default timeout); False for
@@ -237,25 +243,13 @@ class DjangoRedisAPI:
     def spop(self, key: Any, count: int | None = None, version: int | None = None, client: Any = None) -> Any:
         """One member (None when empty), or a set of ``count``."""
         made = self._key(key, version)
-
-        def pop(r: Redimo) -> Any:
-            popped = r.spop(made, count)
-            if popped is None:
-                return None
-            return self._decoded(popped) if isinstance(popped, list) else self.decode(popped)
-        return self._run(None, client, pop)
+        return self._run(None, client, lambda r: self._decode_reply(r.spop(made, count), set))
 
     @costs("SRANDMEMBER")
     def srandmember(self, key: Any, count: int | None = None, version: int | None = None, client: Any = None) -> Any:
         """One member (None when empty), or a list of ``count`` (repeating for a negative count)."""
         made = self._key(key, version)
-
-        def draw(r: Redimo) -> Any:
-            drawn = r.srandmember(made, count)
-            if drawn is None:
-                return None
-            return [self.decode(value) for value in drawn] if isinstance(drawn, list) else self.decode(drawn)
-        return self._run(None, client, draw)
+        return self._run(None, client, lambda r: self._decode_reply(r.srandmember(made, count), list))
 
     @costs("SSCAN")
     def sscan(self, key: Any, match: str | None = None, count: int | None = 10, version: int | None = None,

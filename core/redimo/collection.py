@@ -156,7 +156,7 @@ def state_of(db: Database, key: bytes, type_: str, item: Item | None, sks: Itera
     head, stale = head_of(db, item, type_)
     if head is not None and not head.compact:
         if type_ in db.compact.types:
-            db.promoted.add(db.pk(key))
+            db.promoted.put(db.pk(key))
         return None
     return State(key, type_, head, stale, dict(head.members) if head else {}, set(sks))
 
@@ -165,27 +165,26 @@ def read(db: Database, key: bytes, type_: str, sks: Iterable[bytes] = (), check_
     """The head and the given members of a key (every member, for a compact collection). Cost: 1 GetItem
     without members, or of a compact collection; else one BatchGetItem for the head and up to 99 members
     (ceil((n+1)/100) requests in all), after 1 GetItem of the head when the key was not known to be
-    promoted (see compact.PromotedKeys)."""
+    promoted (see compact.Recent)."""
     sks = list(dict.fromkeys(sks))
     head_key = db.head_key(key)
     pk = head_key["pk"]["B"]
-    member_keys = [{"pk": head_key["pk"], "sk": {"B": sk}} for sk in sks]
     if not sks or (type_ in db.compact.types and pk not in db.promoted):
         head, stale = head_of(db, db.gateway.get(head_key), type_, check_type)
         if head is None or head.compact:
             return State(key, type_, head, stale, dict(head.members) if head else {}, set(sks))
         if type_ in db.compact.types:
-            db.promoted.add(pk)
-        items = db.gateway.batch_get(member_keys) if sks else []
+            db.promoted.put(pk)
+        found = get_members(db, key, head, sks)
     else:
-        by_sk = {item["sk"]["B"]: item for item in db.gateway.batch_get([head_key] + member_keys)}
+        by_sk = {item["sk"]["B"]: item for item in db.gateway.batch_get(
+            [head_key] + [{"pk": head_key["pk"], "sk": {"B": sk}} for sk in sks])}
         head, stale = head_of(db, by_sk.pop(HEAD, None), type_, check_type)
         if head is not None and head.compact:
             db.promoted.discard(pk)
             return State(key, type_, head, stale, dict(head.members), set(sks))
-        items = list(by_sk.values())
-    members = {item["sk"]["B"]: item for item in items if head and item.get("g", {}).get("B") == head.generation}
-    return State(key, type_, head, stale, members, set(sks))
+        found = [item for item in by_sk.values() if head and item.get("g", {}).get("B") == head.generation]
+    return State(key, type_, head, stale, {item["sk"]["B"]: item for item in found}, set(sks))
 
 
 def members(db: Database, key: bytes, head: Head, low: bytes, high: bytes, *, forward: bool = True,
@@ -316,22 +315,28 @@ def writes_compact(db: Database, state: State) -> bool:
     return state.head.compact if state.head else state.type in db.compact.types
 
 
-def compact_fits(db: Database, state: State, head: Item | None) -> bool:
-    return head is None or (state.type in db.compact.types and db.compact.fits(head))
+def compact_write(db: Database, state: State, change: Change) -> tuple[Item | None, str, dict] | None:
+    """The head a compact (or new) collection is written with (None: deleted) and the condition; None
+    when a new collection does not fit the compact limits. A compact one that outgrows them is
+    promoted, and Promoted raised."""
+    head = compact_head(db, state, change)
+    if head is not None and not (state.type in db.compact.types and db.compact.fits(head)):
+        if state.head is None:
+            return None
+        promote(db, state)
+        raise Promoted
+    return (head, *compact_condition(db, state, change))
 
 
 def commit_compact(db: Database, state: State, change: Change) -> bool:
     """Write a compact (or new) collection: 1 PutItem conditional on the head as read, exactly-once under
     lost replies (oplog.py); a change that empties it deletes the head in 1 TransactWriteItems (its
-    client token makes a retry safe). False when the result does not fit the compact limits (a compact
-    collection is then promoted, and Promoted raised)."""
-    head = compact_head(db, state, change)
-    if not compact_fits(db, state, head):
-        if state.head is None:
-            return False
-        promote(db, state)
-        raise Promoted
-    condition, values = compact_condition(db, state, change)
+    client token makes a retry safe). False when the result does not fit the compact limits (see
+    :func:`compact_write`)."""
+    planned = compact_write(db, state, change)
+    if planned is None:
+        return False
+    head, condition, values = planned
     if head is None:
         db.gateway.transact_write([{"Delete": {"Key": db.head_key(state.key), "ConditionExpression": condition,
                                                "ExpressionAttributeValues": values}}])
@@ -374,22 +379,18 @@ def promote(db: Database, state: State) -> None:
             if (refused.item or {}).get("g") != generation:  # not a retry of this very write
                 db.gateway.batch_write(deletes=[{"pk": item["pk"], "sk": item["sk"]} for item in members])
                 return
-    db.promoted.add(db.pk(state.key))
+    db.promoted.put(db.pk(state.key))
 
 
 def transaction_actions(db: Database, state: State, change: Change) -> list[dict]:
     """The TransactWriteItems actions of a change (for writes over several keys, such as SMOVE): the
     head and the members, or for a compact collection the head alone. Raises Promoted, after promoting
     it, when a compact collection outgrows its encoding."""
-    if writes_compact(db, state):
-        head = compact_head(db, state, change)
-        if compact_fits(db, state, head):
-            condition, values = compact_condition(db, state, change)
-            body = {"ConditionExpression": condition, "ExpressionAttributeValues": values}
-            return [{"Delete": {"Key": db.head_key(state.key), **body}} if head is None else {"Put": {"Item": head, **body}}]
-        if state.head is not None:
-            promote(db, state)
-            raise Promoted
+    planned = compact_write(db, state, change) if writes_compact(db, state) else None
+    if planned is not None:
+        head, condition, values = planned
+        body = {"ConditionExpression": condition, "ExpressionAttributeValues": values}
+        return [{"Delete": {"Key": db.head_key(state.key), **body}} if head is None else {"Put": {"Item": head, **body}}]
     generation = state.head.generation if state.head else os.urandom(8)
     members = member_actions(db, state, change, generation)
     delta = sum(size for _, size in members)

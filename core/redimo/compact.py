@@ -116,24 +116,28 @@ def _sized_set(kind: str, data: Any) -> int:
     return 1  # BOOL, NULL
 
 
-class PromotedKeys:
-    """Keys last seen promoted, the most recent ``size``: a hint of cost only. A read of a key known
-    promoted gets its head and members in one BatchGetItem; of any other key, the head first (1 GetItem,
-    all of a compact collection) and, for a promoted one, then the members. A wrong hint costs a
-    request or a read unit, never a wrong answer."""
+class Recent:
+    """The latest values of the most recently written ``size`` keys: a hint of cost only, never the
+    truth. ``Database.promoted`` holds the keys last seen promoted: a read of one gets its head and
+    members in one BatchGetItem, of any other key the head first (1 GetItem, all of a compact
+    collection) and, for a promoted one, then the members. A wrong hint costs a request or a read unit,
+    never a wrong answer."""
 
     def __init__(self, size: int = 10_000) -> None:
         self.size = size
-        self._keys: dict[bytes, None] = {}
+        self._values: dict = {}
 
-    def __contains__(self, pk: bytes) -> bool:
-        return pk in self._keys
+    def __contains__(self, key: object) -> bool:
+        return key in self._values
 
-    def add(self, pk: bytes) -> None:
-        self._keys.pop(pk, None)
-        self._keys[pk] = None
-        if len(self._keys) > self.size:
-            del self._keys[next(iter(self._keys))]
+    def get(self, key: object) -> object:
+        return self._values.get(key)
 
-    def discard(self, pk: bytes) -> None:
-        self._keys.pop(pk, None)
+    def put(self, key: object, value: object = True) -> None:
+        self._values.pop(key, None)
+        self._values[key] = value
+        if len(self._values) > self.size:
+            self._values.pop(next(iter(self._values)), None)
+
+    def discard(self, key: object) -> None:
+        self._values.pop(key, None)

@@ -19,7 +19,7 @@ from typing import Callable, Iterable, Iterator
 from redis.exceptions import ConnectionError as RedisConnectionError
 
 from . import oplog
-from .compact import Limits, PromotedKeys, is_compact
+from .compact import Limits, Recent, is_compact
 from .gateway import ConditionFailed, Gateway, Item
 from .protocol import WRONGTYPE, ReplyError, canonical_int
 
@@ -73,7 +73,7 @@ class Database:
     """One namespace of one table: the analogue of a Redis database."""
 
     def __init__(self, gateway: Gateway, namespace: str = "0", clock: Callable[[], int] = millis,
-                 compact: Limits | None = None, promoted: PromotedKeys | None = None) -> None:
+                 compact: Limits | None = None, promoted: Recent | None = None) -> None:
         if "\x00" in namespace:
             raise ValueError("a namespace cannot contain NUL")
         self.gateway = gateway
@@ -81,7 +81,7 @@ class Database:
         self.prefix = namespace.encode() + b"\x00"
         self.clock = clock
         self.compact = compact or Limits()
-        self.promoted = promoted if promoted is not None else PromotedKeys()
+        self.promoted = promoted if promoted is not None else Recent()
 
     def other(self, namespace: str, gateway: Gateway | None = None) -> "Database":
         """The same settings over another namespace (or another gateway, such as a transaction's)."""

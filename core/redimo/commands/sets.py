@@ -171,11 +171,10 @@ def heads(db: Database, keys: list[bytes]) -> list[Head | None]:
 
 def keep_present(db: Database, key: bytes, head: Head, candidates: set[bytes]) -> set[bytes]:
     """The candidates that are members: a BatchGetItem of them when they are PROBE_RATIO times fewer
-    than the members, else a Query of the whole set."""
-    if len(candidates) * PROBE_RATIO < head.size and not head.compact:
-        pk = {"B": db.pk(key)}
-        items = db.gateway.batch_get([{"pk": pk, "sk": {"B": member_sk(MEMBER, member)}} for member in candidates])
-        return {member_of(item) for item in items if item.get("g", {}).get("B") == head.generation}
+    than the members, else a Query of the whole set (a compact set: its head, no request)."""
+    if len(candidates) * PROBE_RATIO < head.size or head.compact:
+        items = collection.get_members(db, key, head, [member_sk(MEMBER, member) for member in candidates])
+        return {member_of(item) for item in items}
     return candidates & set(all_members(db, key, head))
 
 

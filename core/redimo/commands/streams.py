@@ -319,24 +319,7 @@ def count_group_items(db: Database, key: bytes, head: Head, kind: bytes, group: 
                              ":g": {"B": head.generation}}, filter_expression="g = :g")
 
 
-class LastSeen:
-    """The latest values of the most recent ``size`` keys: a hint, never the truth."""
-
-    def __init__(self, size: int = 10_000) -> None:
-        self.size = size
-        self._values: dict = {}
-
-    def get(self, key: object) -> object:
-        return self._values.get(key)
-
-    def put(self, key: object, value: object) -> None:
-        self._values.pop(key, None)
-        self._values[key] = value
-        if len(self._values) > self.size:
-            self._values.pop(next(iter(self._values)), None)
-
-
-TAILS = LastSeen()  # (table, pk) -> (last ID, entries added) as this process last wrote them (XADD)
+TAILS = compact.Recent()  # (table, pk) -> (last ID, entries added) as this process last wrote them (XADD)
 
 
 # -- trimming -------------------------------------------------------------------------------
