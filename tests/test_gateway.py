@@ -232,14 +232,14 @@ def test_connect_attempts_is_configurable(retry_mode: str) -> None:
 
 # -- retries of throttling and transaction conflicts ----------------------------------------------
 
-def error_response(request: Any, code: str, **fields: Any) -> AWSResponse:
+def error_response(request: Any, code: str, status: int = 400, **fields: Any) -> AWSResponse:
     body = json.dumps({"__type": f"com.amazonaws.dynamodb.v20120810#{code}", "message": code, **fields})
 
     class Raw:
         def stream(self, **_: Any) -> Iterator[bytes]:
             yield body.encode()
 
-    return AWSResponse(request.url, 400, {"x-amzn-RequestId": "injected", "Content-Type":
+    return AWSResponse(request.url, status, {"x-amzn-RequestId": "injected", "Content-Type":
                                           "application/x-amz-json-1.0"}, Raw())
 
 
@@ -278,6 +278,21 @@ def test_throttling_gives_up_after_max_attempts(store: Any) -> None:
     with pytest.raises(ClientError, match="ThrottlingException"):
         Gateway(store.table, client).get(key("k"))
     assert throttle.seen == 2
+
+
+def test_retries_do_not_run_out_after_a_burst_of_errors(store: Any) -> None:
+    """botocore's retry quota (500 units, 14 per retry of a 5xx, refunded only on success) would stop all
+    retries after this burst; each request still gets its own max_attempts."""
+    endpoint = None if store.is_moto else store.client.meta.endpoint_url
+    client = make_client(endpoint_url=endpoint, region_name="us-east-1", max_attempts=1)
+    gateway = Gateway(store.table, client)
+    burst = Inject(2 * 40 + 1, "InternalServerError", status=500)
+    client.meta.events.register_first("before-send.dynamodb.GetItem", burst)
+    for _ in range(40):
+        with pytest.raises(ClientError, match="InternalServerError"):
+            gateway.get(key("k"))
+    assert gateway.get(key("k")) is None  # one 500, then the retry
+    assert burst.seen == 2 * 40 + 2
 
 
 def test_transaction_conflict_is_retried(store: Any, fresh_client: Any, names: str) -> None:

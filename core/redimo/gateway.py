@@ -2,8 +2,9 @@
 
 Every DynamoDB request Redimo makes goes through :class:`Gateway`. It
 
-* configures botocore's retry mode (``standard`` by default, ``adaptive`` on request) so that
-  throttling and transient errors are retried with backoff;
+* retries throttling and transient errors with backoff: in the ``standard`` retry mode (the default)
+  by its own rule, without botocore's retry quota, which stops retrying after a burst of errors even
+  though a throttled request did nothing (``adaptive`` and ``legacy`` leave it to botocore);
 * retries ``UnprocessedKeys`` / ``UnprocessedItems`` of batch calls until they are done;
 * splits bulk calls into DynamoDB's limits (100 keys a BatchGetItem, 25 items a BatchWriteItem);
 * turns "cannot reach the endpoint" into redis-py's ``ConnectionError``, naming the endpoint;
@@ -35,6 +36,7 @@ ONCE_ATTEMPTS = 8  # attempts of an exactly-once write (the gateway retries thos
 THROTTLED = frozenset({"ThrottlingException", "ProvisionedThroughputExceededException", "RequestLimitExceeded",
                        "LimitExceededException"})  # refused before anything was done
 UNSURE = frozenset({"InternalServerError", "ServiceUnavailable"})  # may have been applied
+TRANSIENT = (BotocoreConnectionError, ConnectionClosedError, ReadTimeoutError)  # worth another attempt
 _single_shot = threading.local()  # set while an exactly-once write is sent: botocore must not retry it
 
 BATCH_GET_LIMIT = 100
@@ -98,9 +100,11 @@ def make_client(
     """A boto3 DynamoDB client; unset options come from boto3's own configuration
     (``AWS_ENDPOINT_URL_DYNAMODB``, ``AWS_REGION``, the credentials chain).
 
-    ``max_attempts`` is botocore's: retries after the first attempt, for throttling and transient
-    errors. Failing to *connect* at all is given up after ``connect_attempts`` attempts, so an
-    unreachable endpoint fails within about ``connect_attempts * connect_timeout`` seconds instead of
+    ``max_attempts``: retries after the first attempt, for throttling and transient errors (5xx,
+    connections closed or timed out), with exponential backoff and full jitter; in the ``standard``
+    mode each request gets all of them (botocore's retry quota, which gives up on every request after
+    a burst of errors, is not used). Failing to *connect* at all is given up after
+    ``connect_attempts`` attempts, so an unreachable endpoint fails within about ``connect_attempts * connect_timeout`` seconds instead of
     ``(max_attempts + 1) * connect_timeout``."""
     config = Config(
         retries={"mode": retry_mode, "max_attempts": max_attempts},
@@ -112,13 +116,26 @@ def make_client(
     region_name = region_name or session.region_name or os.environ.get("AWS_REGION")  # botocore reads AWS_DEFAULT_REGION
     client = session.client("dynamodb", endpoint_url=endpoint_url, region_name=region_name, config=config)
 
-    def limit_connect_retries(attempts: int, caught_exception: Exception | None = None, **_: Any) -> bool | None:
-        if isinstance(caught_exception, BotocoreConnectionError) and attempts >= connect_attempts:
-            return False  # no retry; None would leave the decision to botocore's retry handler
-        return None
+    def retry_delay(attempts: int, response: Any = None, caught_exception: Exception | None = None,
+                    **_: Any) -> float | bool | None:
+        """botocore's needs-retry decision: seconds to wait before the next attempt, False for none,
+        None to leave it to botocore's own handler."""
+        if getattr(_single_shot, "on", False) or (
+                isinstance(caught_exception, BotocoreConnectionError) and attempts >= connect_attempts):
+            return False  # an exactly-once write (the gateway retries it), or an unreachable endpoint
+        if retry_mode != "standard":
+            return None
+        if attempts > max_attempts:
+            return False
+        code = (response[1].get("Error", {}).get("Code") if response is not None else None)
+        status = response[0].status_code if response is not None else 0
+        if code in THROTTLED:
+            return random.random() * min(20.0, 0.05 * 2**attempts)
+        if status >= 500 or isinstance(caught_exception, TRANSIENT):
+            return random.random() * min(20.0, 0.025 * 2**attempts)
+        return None  # not retryable here; botocore's handler may know better (a bad checksum, ...)
 
-    client.meta.events.register_first("needs-retry.dynamodb", limit_connect_retries,
-                                      unique_id="redimo-limit-connect-retries")
+    client.meta.events.register_first("needs-retry.dynamodb", retry_delay, unique_id="redimo-retries")
     return client
 
 
