@@ -104,8 +104,8 @@ def make_client(
     connections closed or timed out), with exponential backoff and full jitter; in the ``standard``
     mode each request gets all of them (botocore's retry quota, which gives up on every request after
     a burst of errors, is not used). Failing to *connect* at all is given up after
-    ``connect_attempts`` attempts, so an unreachable endpoint fails within about ``connect_attempts * connect_timeout`` seconds instead of
-    ``(max_attempts + 1) * connect_timeout``."""
+    ``connect_attempts`` attempts, so an unreachable endpoint fails within about
+    ``connect_attempts * connect_timeout`` seconds instead of ``(max_attempts + 1) * connect_timeout``."""
     config = Config(
         retries={"mode": retry_mode, "max_attempts": max_attempts},
         connect_timeout=connect_timeout,
