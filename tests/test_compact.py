@@ -1,4 +1,4 @@
-"""The compact encoding of small hashes and sets (redimo.compact, docs/data-model.md): costs, promotion
+"""The compact encoding of small hashes, sets, sorted sets and streams (redimo.compact, docs/data-model.md): costs, promotion
 at both limits, both encodings side by side, expiry, COPY/RENAME/DEL, MULTI/EXEC and WATCH, and
 concurrent writers across a promotion. The differential state machines of test_hashes.py and
 test_sets.py run in every encoding (conftest.ENCODINGS); test_exactly_once.py covers lost replies."""
@@ -54,6 +54,76 @@ def test_a_compact_collection_is_one_request_a_read_and_one_or_two_a_write(r: Re
         "emptying it deletes the head in a transaction, whose token makes a retry safe"
     assert spent(r, lambda: r.delete("h")) == (1, {"delete_item": 1}), "no member items to look for"
     assert items_of(r, b"h") == [] and items_of(r, b"s") == []
+
+
+def test_a_compact_sorted_set_is_one_request_a_read(r: Redimo) -> None:
+    assert spent(r, lambda: r.zadd("z", {"a": 1, "b": 2})) == (2, {"update_item": 1, "put_item": 1})
+    assert spent(r, lambda: r.zadd("z", {"c": 3, "d": 3})) == (2, {"update_item": 1}), "new members: 1 UpdateItem"
+    assert spent(r, lambda: r.zadd("z", {"e": 0}, nx=True)) == (1, {"update_item": 1})
+    assert spent(r, lambda: r.zincrby("z", 5, "a")) == (6.0, {"update_item": 1, "put_item": 1}), \
+        "a score change: the refused UpdateItem's reply is the read"
+    assert spent(r, lambda: r.zadd("z", {"a": 7}, xx=True, ch=True)) == (1, {"get_item": 1, "put_item": 1})
+    for read in (lambda: r.zrange("z", 0, -1, withscores=True), lambda: r.zrangebyscore("z", 1, 3, start=1, num=1),
+                 lambda: r.zrevrangebylex("z", "+", "-"), lambda: r.zcount("z", "(0", "inf"),
+                 lambda: r.zlexcount("z", "[b", "+"), lambda: r.zrank("z", "c"), lambda: r.zrevrank("z", "c"),
+                 lambda: r.zscore("z", "a"), lambda: r.zmscore("z", ["a", "q"]), lambda: r.zcard("z"),
+                 lambda: r.zrandmember("z", 2), lambda: r.zscan("z")):
+        assert spent(r, read)[1] == {"get_item": 1}
+    assert r.zrange("z", 0, -1, withscores=True) == [(b"e", 0.0), (b"b", 2.0), (b"c", 3.0), (b"d", 3.0), (b"a", 7.0)]
+    assert (r.zrank("z", "d"), r.zrevrank("z", "d"), r.zcount("z", "(0", "inf")) == (3, 1, 4)
+    assert spent(r, lambda: r.zrem("z", "e")) == (1, {"update_item": 1})
+    assert spent(r, lambda: r.zpopmin("z")) == ([(b"b", 2.0)], {"get_item": 1, "put_item": 1})
+    assert spent(r, lambda: r.zremrangebyscore("z", 3, 3)) == (2, {"get_item": 1, "put_item": 1})
+    assert r.object("encoding", "z") == b"listpack" and items_of(r, b"z") == [HEAD]
+    assert spent(r, lambda: r.zpopmax("z")) == ([(b"a", 7.0)], {"get_item": 1, "transact_write_items": 1})
+    assert r.exists("z") == 0 and items_of(r, b"z") == []
+
+
+def test_a_compact_list_is_one_request_a_push_and_two_a_pop(make_redimo: Callable[..., Redimo]) -> None:
+    r = make_redimo()
+    assert spent(r, lambda: r.rpush("l", "a", "b")) == (2, {"get_item": 1, "put_item": 1})
+    assert spent(r, lambda: r.rpush("l", "c")) == (3, {"put_item": 1}), "the cached head is current"
+    assert spent(r, lambda: r.lpush("l", "z")) == (4, {"put_item": 1})
+    assert spent(r, lambda: r.lpop("l")) == (b"z", {"put_item": 1}), "planned from the cached head, which it asserts"
+    assert spent(r, lambda: r.rpop("l", 2)) == ([b"c", b"b"], {"put_item": 1})
+    assert spent(r, lambda: r.lset("l", 0, "A")) == (True, {"put_item": 1})
+    r.rpush("l", *"bcdefgh")
+    for read in (lambda: r.lrange("l", 0, -1), lambda: r.llen("l"), lambda: r.lpos("l", "e")):
+        assert spent(r, read)[1] == {"get_item": 1}
+    other = make_redimo(namespace=r.engine.db.namespace)  # no cached heads
+    assert spent(other, lambda: other.lpop("l")) == (b"A", {"get_item": 1, "put_item": 1})
+    assert spent(r, lambda: r.rpush("l", "i")) == (8, {"put_item": 2}), \
+        "a stale cached head: the refusal returns the current one, and the push goes again"
+    assert spent(r, lambda: r.lmove("l", "m", "LEFT", "RIGHT")) == (b"b", {"batch_get_item": 1, "transact_write_items": 1})
+    assert spent(r, lambda: r.linsert("l", "BEFORE", "e", "E")) == (8, {"get_item": 1, "put_item": 1})
+    assert spent(r, lambda: r.ltrim("l", 1, -2)) == (True, {"put_item": 1})
+    assert r.lrange("l", 0, -1) == [b"d", b"E", b"e", b"f", b"g", b"h"] and r.lrange("m", 0, -1) == [b"b"]
+    assert r.object("encoding", "l") == b"listpack" and items_of(r, b"l") == [HEAD]
+    assert spent(r, lambda: r.lpop("m")) == (b"b", {"transact_write_items": 1}), "the last element: the head deleted"
+    assert r.exists("m") == 0
+
+
+def test_a_list_promoted_keeps_its_order(make_redimo: Callable[..., Redimo]) -> None:
+    r = make_redimo(compact_max_entries=4)
+    r.rpush("l", "b", "c")
+    r.lpush("l", "a")
+    assert r.object("encoding", "l") == b"listpack" and items_of(r, b"l") == [HEAD]
+    assert r.rpush("l", "d", "e") == 5 and r.object("encoding", "l") == b"quicklist"
+    assert r.lrange("l", 0, -1) == [b"a", b"b", b"c", b"d", b"e"] and len(items_of(r, b"l")) == 6
+    assert r.lpop("l") == b"a" and r.rpop("l") == b"e" and r.lindex("l", 1) == b"c"
+    assert r.object("encoding", "l") == b"quicklist", "it never goes back"
+
+
+def test_a_sorted_set_promoted_answers_alike(make_redimo: Callable[..., Redimo]) -> None:
+    r = make_redimo(compact_max_entries=4)
+    r.zadd("z", {"a": 1, "b": 1, "c": 2, "d": 0})
+    r.execute_command("GEOADD", "g", "13.361389", "38.115556", "Palermo")
+    before = (r.zrange("z", 0, -1, withscores=True), r.zrank("z", "b"), r.zrangebylex("z", "[b", "+"))
+    assert r.object("encoding", "z") == b"listpack" and items_of(r, b"z") == [HEAD]
+    assert r.zadd("z", {"e": 9}) == 1 and r.object("encoding", "z") == b"skiplist"
+    assert (r.zrange("z", 0, -2, withscores=True), r.zrank("z", "b"), r.zrangebylex("z", "[b", "[d")) == before
+    assert len(items_of(r, b"z")) == 6, "the head and one item per member"
+    assert r.execute_command("GEORADIUS", "g", "13.36", "38.11", "5", "km") == [b"Palermo"]
 
 
 def test_the_single_request_write_keeps_every_rule(make_redimo: Callable[..., Redimo]) -> None:
@@ -136,7 +206,7 @@ def test_object_encoding_names(r: Redimo) -> None:
     r.zadd("z", {"a": 1})
     r.xadd("x", {"a": 1})
     assert [r.object("encoding", key) for key in ("ints", "mixed", "h", "n", "short", "long", "l", "z", "x")] == \
-        [b"intset", b"listpack", b"listpack", b"int", b"embstr", b"raw", b"quicklist", b"skiplist", b"stream"]
+        [b"intset", b"listpack", b"listpack", b"int", b"embstr", b"raw", b"listpack", b"listpack", b"stream"]
     assert r.object("encoding", "missing") is None
     with pytest.raises(redis.ResponseError, match="unknown subcommand"):
         r.execute_command("OBJECT", "FREQ", "h")
@@ -221,7 +291,7 @@ def test_limits_are_checked() -> None:
     with pytest.raises(ValueError, match="max_bytes"):
         Limits(max_bytes=400_000)
     with pytest.raises(ValueError, match="only for"):
-        Limits(types=frozenset({"zset"}))
+        Limits(types=frozenset({"string"}))
 
 
 def test_item_size_follows_dynamodbs_rules() -> None:

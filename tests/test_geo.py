@@ -11,9 +11,9 @@ import pytest
 import redis
 from hypothesis import strategies as st
 
+from conftest import ALL_ENCODINGS
 from differential import Pair, flat, run_state_machine
 from redimo import Redimo
-from redimo.scores import decode_score
 from redimo.storage import millis
 
 WRONGTYPE = "WRONGTYPE Operation against a key holding the wrong kind of value"
@@ -27,8 +27,7 @@ def spent(r: Redimo, action: Callable[[], Any]) -> tuple[Any, dict]:
 
 
 def scores(r: Redimo, key: bytes) -> dict[bytes, float]:
-    items = r.engine.db.all_items(key)
-    return {item["sk"]["B"][1:]: decode_score(int(item["sc"]["N"])) for item in items if "sc" in item}
+    return dict(r.zrange(key, 0, -1, withscores=True))
 
 
 # -- replies -----------------------------------------------------------------------------------
@@ -49,6 +48,7 @@ def test_geoadd_scores_are_redis_geohashes(r: Redimo) -> None:
          [b"Palermo", 3479099956230698, (13.361389338970184, 38.1155563954963)]]
 
 
+@pytest.mark.promoted
 def test_geoadd_options(r: Redimo) -> None:
     r.execute_command("GEOADD", "g", *SICILY)
     assert r.execute_command("GEOADD", "g", "XX", "1", "1", "Palermo", "2", "2", "new") == 0
@@ -89,6 +89,7 @@ def test_binary_and_long_members(r: Redimo) -> None:
 
 
 # -- costs -------------------------------------------------------------------------------------
+@pytest.mark.promoted
 def test_request_counts(r: Redimo) -> None:
     assert spent(r, lambda: r.execute_command("GEOADD", "g", *SICILY))[1] == \
         {"batch_get_item": 1, "transact_write_items": 1}
@@ -160,6 +161,7 @@ def compare(pair: Pair, *args: Any) -> Any:
     return got
 
 
+@ALL_ENCODINGS
 def test_random_searches_differential(pair: Pair) -> None:
     rng = random.Random(7)
     points = []

@@ -19,7 +19,7 @@ from redimo.collection import VALUE_LIMIT
 from redimo.commands.lists import POLL_MAX, element_sk
 from redimo.gateway import make_client
 
-from conftest import TABLE
+from conftest import ALL_ENCODINGS, TABLE
 from differential import Pair, run_state_machine
 
 SPAWN = multiprocessing.get_context("spawn")
@@ -123,6 +123,7 @@ def test_wrong_type(r: Redimo) -> None:
         r.rpush("l", "x")  # the cached list head is refused, and the refusal shows the string
 
 
+@pytest.mark.promoted
 def test_expiry(make_redimo: Callable[..., Redimo]) -> None:
     now = [1_800_000_000_000]
     r = make_redimo(clock=lambda: now[0])
@@ -138,6 +139,7 @@ def test_expiry(make_redimo: Callable[..., Redimo]) -> None:
     assert [item["sk"]["B"] for item in items_of(r, b"l")] == [b"\x00", element_sk(0)], "the old elements are gone"
 
 
+@pytest.mark.promoted
 def test_request_counts(make_redimo: Callable[..., Redimo]) -> None:
     r = make_redimo()
     assert requests(r, lambda: r.rpush("l", "a", "b")) == (2, {"get_item": 1, "transact_write_items": 1})
@@ -245,6 +247,7 @@ OTHER_COMMANDS = [
 ]
 
 
+@ALL_ENCODINGS
 def test_differential_list_commands(pair: Pair) -> None:
     run_state_machine(pair, [*LIST_COMMANDS, *LIST_COMMANDS[:1] * 3, *OTHER_COMMANDS],
                       lambda args: pair.same(*args), lambda: [pair.same(b"LRANGE", name, b"0", b"-1") for name in KEYS])

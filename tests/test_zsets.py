@@ -16,7 +16,7 @@ import redis
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from conftest import TABLE, run_processes
+from conftest import ALL_ENCODINGS, TABLE, run_processes
 from differential import Error, Pair, flat, raw, run_state_machine
 from redimo import Redimo
 from redimo.commands.base import COMMANDS
@@ -169,6 +169,7 @@ def test_multi_key_pops(r: Redimo) -> None:
 
 
 # -- cost ----------------------------------------------------------------------------------------
+@pytest.mark.promoted
 def test_request_counts(r: Redimo) -> None:
     r.zadd("z", {f"m{index:03}": index // 3 for index in range(300)})
     assert spent(r, lambda: r.zscore("z", "m010"))[1] == {"batch_get_item": 1}
@@ -290,6 +291,7 @@ def test_lex_ranges_follow_member_order_whatever_the_scores(r: Redimo) -> None:
 
 
 # -- lifecycle -----------------------------------------------------------------------------------
+@pytest.mark.promoted
 def test_empty_zset_disappears(r: Redimo) -> None:
     for remove in (lambda: r.zrem("z", "a", "b"), lambda: r.zpopmin("z", 5), lambda: r.zremrangebyscore("z", 0, 9),
                    lambda: r.zremrangebyrank("z", 0, -1), lambda: r.zremrangebylex("z", "-", "+")):
@@ -526,11 +528,13 @@ def check(pair: Pair, args: tuple) -> None:
     assert got == expected, f"{args!r}: Redis replied {expected!r}, Redimo {got!r}"
 
 
+@ALL_ENCODINGS
 def test_zset_differential(pair: Pair) -> None:
     run_state_machine(pair, ZSET_COMMANDS, lambda command: check(pair, flat(command)),
                       lambda: [check(pair, (b"ZRANGE", key_, b"0", b"-1", b"WITHSCORES")) for key_ in KEYS])
 
 
+@ALL_ENCODINGS
 @SETTINGS
 @given(members=st.lists(st.tuples(st.sampled_from([b"0", b"1", b"2", b"-inf", b"inf", b"0.5"]),
                                   st.binary(min_size=0, max_size=2)), min_size=1, max_size=60),

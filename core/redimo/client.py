@@ -97,7 +97,7 @@ class Redimo(redis.Redis):
     ``connect_timeout``, ``read_timeout``, or boto3 session options) configure a new one, and anything unset comes from
     boto3's own configuration.
 
-    ``compact_max_entries`` and ``compact_max_bytes`` say when a small hash, set or stream leaves the
+    ``compact_max_entries`` and ``compact_max_bytes`` say when a small hash, set, sorted set or stream leaves the
     compact encoding (its members inside its head item) for one item per member, as Redis's
     ``hash-max-listpack-entries``; ``compact=False`` creates every collection with one item per member.
     See docs/data-model.md.

@@ -1,5 +1,5 @@
 """Collections (hash, set, sorted set, list, stream): a head item plus one item per member, or, for a
-small hash or set, the compact encoding (compact.py): the members in the head.
+small hash, set, sorted set or stream, the compact encoding (compact.py): the members in the head.
 
 The head (``sk = HEAD``) holds the type ``t``, the generation ``g`` (8 random bytes, new each time
 the key is created), the member count ``sz``, the version ``w`` (new random bytes on every write, for
@@ -336,11 +336,17 @@ def commit_compact(db: Database, state: State, change: Change) -> bool:
     planned = compact_write(db, state, change)
     if planned is None:
         return False
-    head, condition, values = planned
+    put_compact(db, state, *planned)
+    return True
+
+
+def put_compact(db: Database, state: State, head: Item | None, condition: str, values: dict) -> Item | None:
+    """Write a head planned by :func:`compact_write` (see :func:`commit_compact`); returns the head
+    written (None: deleted). Raises ConditionFailed, or TransactionConditionFailed for a delete."""
     if head is None:
         db.gateway.transact_write([{"Delete": {"Key": db.head_key(state.key), "ConditionExpression": condition,
                                                "ExpressionAttributeValues": values}}])
-        return True
+        return None
     record = oplog.new_record(oplog.PUT)
     head.update(oplog.logged(state.head.item if state.head else None, record))
     try:
@@ -350,7 +356,7 @@ def commit_compact(db: Database, state: State, change: Change) -> bool:
             raise
     if state.stale is not None:
         db.discard(state.stale)
-    return True
+    return head
 
 
 def promote(db: Database, state: State) -> None:

@@ -1,4 +1,4 @@
-"""The compact encoding of small hashes, sets and streams (docs/data-model.md), Redimo's listpack:
+"""The compact encoding of small hashes, sets, sorted sets and streams (docs/data-model.md), Redimo's listpack:
 the whole collection in its head item, the members in one map attribute ``m``, so a read of it is 1 GetItem and
 a write 1 conditional PutItem, with no transaction.
 
@@ -20,7 +20,7 @@ from .gateway import Item
 MEMBERS = "m"  # the head attribute holding a compact collection's members
 SIZE = "nb"  # the bytes of its members, as DynamoDB counts them in ``m`` (an upper bound after HDEL)
 _ENCODED = "\x10"  # starts the map key of a sort key that is not UTF-8 (no kind byte is 0x10)
-COMPACT_TYPES = frozenset({"hash", "set", "stream"})  # the types written compact (the others: member items)
+COMPACT_TYPES = frozenset({"hash", "set", "zset", "list", "stream"})  # the types written compact (the others: member items)
 ITEM_LIMIT = 350_000  # the largest compact head: DynamoDB's item limit is 400 KB
 
 

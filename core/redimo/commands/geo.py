@@ -494,7 +494,13 @@ def score_ranges(shape: Shape) -> list[tuple[int, int]]:
 def members_in(db: Database, key: bytes, head: collection.Head, low: int, high: int) -> Iterator[tuple[float, bytes]]:
     """(score, member) with low <= score < high in Redis's order (score, then member): a Query of
     the ``by-score`` index (its entries carry sk, sc and mb: no table reads). DynamoDB does not order
-    equal scores, so each group of them is sorted here."""
+    equal scores, so each group of them is sorted here. None for a compact sorted set."""
+    if head.compact:
+        found = [(int(item["sc"]["N"]), member_of(item)) for item in head.members.values()]
+        for sc, member in sorted((sc, member) for sc, member in found
+                                 if encode_score(float(low)) <= sc < encode_score(float(high))):
+            yield decode_score(sc), member
+        return
     values = {":pk": {"B": db.pk(key)}, ":low": {"N": str(encode_score(float(low)))},
               ":high": {"N": str(encode_score(float(high)) - 1)}, ":g": {"B": head.generation}}
     items = db.gateway.query("pk = :pk AND sc BETWEEN :low AND :high", values, index=SCORE_INDEX_NAME,

@@ -233,7 +233,7 @@ def encoding(record: Record) -> bytes:
 
 @command("object", -2)
 def object_(db: Database, args: list[bytes]) -> bytes | None:
-    """OBJECT ENCODING key: ``listpack`` (``intset`` for a set of integers) for a compact hash or set,
+    """OBJECT ENCODING key: ``listpack`` (``intset`` for a set of integers) for a compact collection,
     Redis's names for the others: ``hashtable``, ``skiplist``, ``quicklist``, ``stream`` (a stream in
     either encoding, as in Redis); ``int``,
     ``embstr`` or ``raw`` for a string. Other subcommands (FREQ, IDLETIME, REFCOUNT) are not kept by

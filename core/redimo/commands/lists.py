@@ -10,6 +10,10 @@ positions and a pop deletes only the popped ones, and LRANGE queries only the sl
 Positions outside ``[l, r)`` are garbage (a push may overwrite them); what a big LTRIM or pop leaves
 there is deleted afterwards in transactions that first check the positions are still outside.
 
+A small list is compact (collection.py, compact.py): its elements are in its head's map ``m``, under
+the same sort keys, with the same bounds, and every write is one conditional PutItem of the head
+(LMOVE: one transaction of both heads), planned from the cached head.
+
 Each Database keeps a small client-side cache of the list heads it last saw, so a push is one request
 when the cache is current (its condition refuses a stale cache; the refusal returns the current head,
 and the push is planned again from it) and a pop is a BatchGetItem of the head and the element at the
@@ -138,6 +142,14 @@ class Plan:
         actions += [{"Delete": {"Key": element_key(db, self.key, position)}} for position in self.drops]
         return actions
 
+    def compact_state(self) -> tuple[State, Change]:
+        """The plan as a collection change: for a compact (or new) list, written whole in its head."""
+        members = dict(self.head.members) if self.head and self.head.compact else {}
+        puts = [{"sk": {"B": element_sk(position)}, "v": {"B": value}} for position, value in self.puts.items()]
+        deletes = [item["sk"]["B"] for item in self.deletes] + [element_sk(position) for position in self.drops]
+        return (State(self.key, "list", self.head, self.stale, members),
+                Change(puts=puts, deletes=deletes, head_set={"l": number(self.l), "r": number(self.r)}))
+
     def new_head(self, db: Database) -> Item | None:
         if self.l == self.r:
             return None
@@ -146,13 +158,46 @@ class Plan:
                 "sz": number(self.r - self.l), "l": number(self.l), "r": number(self.r), **expiry}
 
 
+def compact_plan(db: Database, plan: Plan) -> tuple[State, tuple[Item | None, str, dict]] | None:
+    """The compact write of a plan (collection.compact_write): its state and (head, condition, values);
+    None when the list is promoted or a new one does not fit. A compact list that outgrows the limits
+    is promoted, and TransactionConditionFailed raised so that the caller reads it again."""
+    state, change = plan.compact_state()
+    if not collection.writes_compact(db, state):
+        return None
+    try:
+        planned = collection.compact_write(db, state, change)
+    except collection.Promoted:
+        remember(db, plan.key, None)
+        raise TransactionConditionFailed([False], [None]) from None
+    return None if planned is None else (state, planned)
+
+
 def commit(db: Database, *plans: Plan) -> None:
-    """One TransactWriteItems of the plans (2 WCU per KB of each item in it). Raises
+    """A compact list alone: 1 conditional PutItem of its head (1 WCU per KB of it), exactly-once under
+    lost replies. Else one TransactWriteItems of the plans (2 WCU per KB of each item in it). Raises
     TransactionConditionFailed (after caching the heads it returns) when a condition fails."""
+    compact = [compact_plan(db, plan) for plan in plans]
+    if len(plans) == 1 and compact[0] is not None:
+        state, planned = compact[0]
+        try:
+            remember(db, plans[0].key, collection.put_compact(db, state, *planned))
+        except ConditionFailed as failed:
+            remember(db, plans[0].key, failed.item)
+            raise TransactionConditionFailed([True], [failed.item]) from None
+        except TransactionConditionFailed as failed:
+            remember(db, plans[0].key, failed.items[0])
+            raise
+        return
     actions, offsets = [], []
-    for plan in plans:
+    for plan, planned in zip(plans, compact):
         offsets.append(len(actions))
-        actions += plan.actions(db)
+        if planned is None:
+            actions += plan.actions(db)
+            continue
+        head, condition, values = planned[1]
+        body = {"ConditionExpression": condition, "ExpressionAttributeValues": values}
+        actions.append({"Delete": {"Key": db.head_key(plan.key), **body}} if head is None else {"Put": {"Item": head, **body}})
     try:
         db.gateway.transact_write(actions)
     except TransactionConditionFailed as failed:
@@ -160,11 +205,12 @@ def commit(db: Database, *plans: Plan) -> None:
             if failed.failed[offset]:
                 remember(db, plan.key, failed.items[offset])
         raise
-    for plan in plans:
+    for plan, planned in zip(plans, compact):
         if plan.stale is not None:
             db.discard(plan.stale)
-        remember(db, plan.key, plan.new_head(db))
-        if plan.head is not None and plan.l == plan.r and plan.head.size > len(plan.deletes) + len(plan.drops):
+        remember(db, plan.key, plan.new_head(db) if planned is None else planned[1][0])
+        if (planned is None and plan.head is not None and plan.l == plan.r
+                and plan.head.size > len(plan.deletes) + len(plan.drops)):
             db.discard(plan.head.item)  # emptied in one head delete: the elements are unreachable now
 
 
@@ -253,7 +299,10 @@ def end_positions(l: int, r: int, left: bool, count: int) -> list[int]:
 
 def elements(db: Database, key: bytes, head: Head, positions: list[int], have: dict[int, Item]) -> list[Item] | None:
     """The live items at ``positions`` (reading those not in ``have``); None if one is missing
-    (the list changed since its head was read)."""
+    (the list changed since its head was read). A compact list's are in its head."""
+    if head.compact:
+        items = [head.members.get(element_sk(position)) for position in positions]
+        return None if None in items else items  # type: ignore[return-value]
     missing = [position for position in positions if position not in have]
     if missing:
         found = db.gateway.batch_get([element_key(db, key, position) for position in missing])
@@ -265,7 +314,8 @@ def elements(db: Database, key: bytes, head: Head, positions: list[int], have: d
 
 
 def pop(db: Database, key: bytes, left: bool, count: int) -> list[bytes] | None:
-    """Pop up to ``count`` elements; None when the key does not exist. Cost (up to 99 elements):
+    """Pop up to ``count`` elements; None when the key does not exist. Compact: 1 conditional PutItem
+    with a current cached head (else 1 GetItem more). Else, cost (up to 99 elements):
     1 BatchGetItem of the head and the elements at the cached end + 1 TransactWriteItems; 1 request
     more without a current cached head. More than 99: GetItem + Query + TransactWriteItems, then
     the popped items are deleted 99 a transaction."""
@@ -274,8 +324,9 @@ def pop(db: Database, key: bytes, left: bool, count: int) -> list[bytes] | None:
         have: dict[int, Item] = {}
         if known is UNKNOWN:
             item = read_head(db, key)
+        elif (guess := decode(db, known)[0]) is not None and guess.compact:
+            item = known  # a compact list's cached head holds its elements; the write's condition checks it
         else:
-            guess, _ = decode(db, known)
             guessed = end_positions(*bounds(guess), left, min(count, guess.size)) if guess else []
             guessed = guessed if len(guessed) <= STEP else []  # more: pop_many Queries them
             item, have = read_head_and_elements(db, key, guessed)
@@ -285,7 +336,7 @@ def pop(db: Database, key: bytes, left: bool, count: int) -> list[bytes] | None:
         if count == 0:
             return []
         taken = min(count, head.size)
-        if taken > STEP:
+        if taken > STEP and not head.compact:
             result = pop_many(db, key, head, left, taken)
             if result is not None:
                 return result
@@ -373,9 +424,9 @@ def rewrite(db: Database, key: bytes, head: Head, items: list[Item], new: list[b
         drops = [position for position in old if not start <= position < start + len(new)]
         layouts.append((len(puts) + len(drops), start, puts, drops))
     size, start, puts, drops = min(layouts, key=lambda layout: layout[0])
-    if size <= STEP or not new:
+    if size <= STEP or not new or head.compact:
         plan = Plan(key, head, None, start, start + len(new), condition="w = :seen", values={":seen": head.item["w"]},
-                    puts=puts, drops=drops if size <= STEP else [])
+                    puts=puts, drops=drops if size <= STEP or head.compact else [])
         try:
             commit(db, plan)
             return True
@@ -587,7 +638,8 @@ def ltrim(db: Database, args: list[bytes]) -> SimpleString:
             known = UNKNOWN
             continue
         trimmed = list(range(l, nl)) + list(range(nr, r))
-        drops, rest = trimmed[:STEP], set(trimmed[STEP:])
+        step = len(trimmed) if head.compact else STEP  # a compact list's elements go with its head
+        drops, rest = trimmed[:step], set(trimmed[step:])
         plan = Plan(key, head, None, nl, nr, condition="l = :l AND r = :r", values={":l": number(l), ":r": number(r)},
                     drops=drops)
         try:

@@ -130,11 +130,17 @@ class Span:
         return {"key_condition": f"pk = :pk AND {'sc' if self.by_score else 'sk'} BETWEEN :low AND :high",
                 "values": values, "index": SCORE_INDEX_NAME if self.by_score else None, "filter_expression": "g = :g"}
 
+    def holds(self, item: Item) -> bool:
+        """Whether a member item is in the range (for a compact sorted set, read whole)."""
+        value = int(item["sc"]["N"]) if self.by_score else item["sk"]["B"]
+        return self.low <= value <= self.high and self.contains(member_of(item))
+
     def count(self, db: Database, key: bytes, head: Head) -> int:
-        """How many members are in range: a Select=COUNT Query (or reading them, when not exact)."""
+        """How many members are in range: a Select=COUNT Query (or reading them, when not exact or
+        compact)."""
         if self.empty:
             return 0
-        if not self.exact:
+        if not self.exact or head.compact:
             return len(fetch(db, key, head, self))
         return db.gateway.count(**self.request(db, key, head, self.low, self.high))
 
@@ -199,9 +205,12 @@ def fetch(db: Database, key: bytes, head: Head, span: Span, *, reverse: bool = F
           count: int | None = None) -> list[Item]:
     """The first ``count`` members of a range (all when None) in Redis order, or reverse order.
     Cost: Query pages of ``count`` + 1 entries (to see whether the last tie group goes on), plus one
-    Query of that tie group when it does."""
+    Query of that tie group when it does. None for a compact sorted set (its head holds the members)."""
     if span.empty or count == 0:
         return []
+    if head.compact:
+        items = sorted((item for item in head.members.values() if span.holds(item)), key=span.order, reverse=reverse)
+        return items[:count]
     if count is not None and count >= head.size:
         count = None  # the whole range: no Limit needed
     rows = db.gateway.query(**span.request(db, key, head, span.low, span.high), forward=not reverse,
@@ -302,7 +311,7 @@ def zlexcount(db: Database, args: list[bytes]) -> int:
 
 def rank(db: Database, args: list[bytes], reverse: bool) -> int | list | None:
     """ZRANK/ZREVRANK: 1 BatchGetItem (head and member), a Select=COUNT Query of the index entries
-    with a lower (higher) score, and a Query of the member's tie group."""
+    with a lower (higher) score, and a Query of the member's tie group; 1 GetItem when compact."""
     name = b"zrevrank" if reverse else b"zrank"
     if len(args) > 3:
         raise wrong_arity(name)
@@ -313,6 +322,10 @@ def rank(db: Database, args: list[bytes], reverse: bool) -> int | list | None:
     if sk not in state.members:
         return None
     item, head = state.members[sk], state.head
+    if head.compact:
+        ordered = sorted(head.members.values(), key=ALL.order, reverse=reverse)
+        before = next(index for index, other in enumerate(ordered) if other["sk"]["B"] == sk)
+        return [before, format_score(score_of(item))] if len(args) == 3 else before
     values = {":pk": {"B": db.pk(args[0])}, ":g": {"B": head.generation}, ":sc": item["sc"]}
     before = db.gateway.count(f"pk = :pk AND sc {'>' if reverse else '<'} :sc", values, index=SCORE_INDEX_NAME,
                               filter_expression="g = :g")
@@ -431,7 +444,8 @@ def zrevrangebylex(db: Database, args: list[bytes]) -> list[bytes]:
 # -- writes ---------------------------------------------------------------------------------------
 def add(db: Database, key: bytes, pairs: list[tuple[float, bytes]], flags: set[bytes]) -> int | bytes | None:
     """ZADD's zsetAdd over each pair in turn. Cost: 1 BatchGetItem (head and members) + 1
-    TransactWriteItems of the members whose score changes (none when nothing changes)."""
+    TransactWriteItems of the members whose score changes (none when nothing changes). Compact: 1
+    UpdateItem when every member is new (not with XX), else 1 GetItem + 1 conditional PutItem."""
     nx, xx, gt, lt, incr = (name in flags for name in (b"NX", b"XX", b"GT", b"LT", b"INCR"))
     sks = [member_sk(MEMBER, member) for _, member in pairs]
 
@@ -469,7 +483,11 @@ def add(db: Database, key: bytes, pairs: list[tuple[float, bytes]], flags: set[b
             reply = added + updated if b"CH" in flags else added
         return Change(puts=puts), reply
 
-    return collection.update(db, key, "zset", plan, sks)
+    fast = None  # new members only: one UpdateItem on a compact sorted set (collection.fast_update)
+    if not xx and len(set(sks)) == len(sks):
+        reply = format_score(pairs[0][0]) if incr else len(pairs)
+        fast = Change(puts=[score_item(member, score) for score, member in pairs]), reply
+    return collection.update(db, key, "zset", plan, sks, fast=fast)
 
 
 @command("zadd", -4)
