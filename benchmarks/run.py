@@ -394,14 +394,16 @@ def own_work(iterations: int = 20_000) -> str:
 
 
 def compact_cases(r: Redimo) -> list[Case]:
-    """The same commands on a compact hash and set of 10 small members, and a message cycle on a compact
-    stream (docs/data-model.md)."""
+    """The same commands on a compact hash, set, sorted set and list of 10 small members, and a message
+    cycle on a compact stream (docs/data-model.md)."""
     fields = {f"f{i:03}": i for i in range(10)}
 
     def setup() -> None:
-        r.delete("hc", "sc", "xc")
+        r.delete("hc", "sc", "zc", "lc", "xc")
         r.hset("hc", mapping=fields)
         r.sadd("sc", *fields)
+        r.zadd("zc", fields)
+        r.rpush("lc", *fields)
         r.xgroup_create("xc", "g", id="$", mkstream=True)
 
     def cycle(i: int) -> None:  # a queue as Celery's broker uses it, kept near empty
@@ -423,6 +425,17 @@ def compact_cases(r: Redimo) -> list[Case]:
         Case("SISMEMBER, compact", lambda i: r.sismember("sc", "f001"), True),
         Case("SMEMBERS, compact 10", lambda i: r.smembers("sc"), True),
         Case("SREM, compact", lambda i: r.srem("sc", "gone"), prepare=lambda i: r.sadd("sc", "gone")),
+        Case("ZADD (new member), compact 10", lambda i: r.zadd("zc", {"new": i}), prepare=lambda i: r.zrem("zc", "new")),
+        Case("ZINCRBY, compact", lambda i: r.zincrby("zc", 1, "f003")),
+        Case("ZSCORE, compact", lambda i: r.zscore("zc", "f001"), True),
+        Case("ZRANK, compact", lambda i: r.zrank("zc", "f005")),
+        Case("ZRANGE 0 9, compact 10", lambda i: r.zrange("zc", 0, 9)),
+        Case("ZRANGEBYSCORE, compact", lambda i: r.zrangebyscore("zc", 2, 5)),
+        Case("ZREM, compact", lambda i: r.zrem("zc", "gone"), prepare=lambda i: r.zadd("zc", {"gone": 1})),
+        Case("RPUSH, compact", lambda i: r.rpush("lc", i), prepare=lambda i: r.rpop("lc")),
+        Case("LPOP, compact", lambda i: r.lpop("lc"), prepare=lambda i: r.lpush("lc", i)),
+        Case("LRANGE 0 -1, compact 10", lambda i: r.lrange("lc", 0, -1)),
+        Case("LINDEX 5, compact", lambda i: r.lindex("lc", 5)),
         Case("XADD + XREADGROUP + XACK + XDEL, compact", cycle),
     ]
 

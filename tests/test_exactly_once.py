@@ -4,8 +4,8 @@ Two processes write through tests/fault_proxy.py, which faults 10% of all reques
 throttling error before forwarding, or the reply dropped after DynamoDB Local applied the request.
 The stored state must match the acknowledged calls: nothing applied twice, nothing acknowledged lost,
 and few calls ending in "outcome unknown" (redis-py's ConnectionError). Django's ``cache.incr`` runs
-through it too, and the compact hash and set writes (one conditional PutItem each) across their
-promotion."""
+through it too, and the compact hash, set, sorted set and list writes (one conditional PutItem or
+UpdateItem each) across their promotion."""
 
 from __future__ import annotations
 
@@ -75,6 +75,8 @@ def writer(endpoint: str, namespace: str, name: str, output: str) -> None:
                 log["replies"].setdefault("got", []).append([token, got])
         call(log, "sadd", lambda: r.sadd("members", token))  # a compact set, promoted past 64 members
         call(log, "hset", lambda: r.hset("fields", token, index))
+        call(log, "zadd", lambda: r.zadd("board", {token: index}))  # a compact sorted set, promoted past 64
+        call(log, "zincrby", lambda: r.zincrby("scores", 1, "m"))
         call(log, "rpush", lambda: r.rpush("queue", token))
         call(log, "lpop", lambda: (r.lpop("queue") or b"").decode() or None)
         won = call(log, "setnx", lambda: r.set(f"lock:{index}", name, nx=True))
@@ -93,7 +95,7 @@ def test_writes_stay_exactly_once_when_replies_are_lost(proxy: FaultProxy, dynam
     logs = [json.loads(Path(output).read_text()) for output in outputs]
     replies = {command: [reply for log in logs for reply in log["replies"].get(command, [])]
                for command in ("cache_incr", "incr", "incrby", "hincrby", "incrbyfloat", "append", "set", "rpush", "lpop", "setnx", "won", "got",
-                               "sadd", "hset")}
+                               "sadd", "hset", "zadd", "zincrby")}
     unknown = sum((Counter(log["unknown"]) for log in logs), Counter())
     assert proxy.counts["drop_reply"] >= 50 and proxy.counts["server_error"] >= 50, proxy.counts
 
@@ -113,11 +115,15 @@ def test_writes_stay_exactly_once_when_replies_are_lost(proxy: FaultProxy, dynam
     field = int(r.hget("hash", "field"))
     assert len(replies["hincrby"]) <= field <= len(replies["hincrby"]) + unknown["hincrby"]
     tokens_sent = {f"<w{process}-{index}>".encode() for process in range(PROCESSES) for index in range(CALLS)}
-    for command, size, members in (("sadd", r.scard("members"), r.smembers("members")),
-                                   ("hset", r.hlen("fields"), set(r.hkeys("fields")))):
+    for command, key, size, members in (("sadd", "members", r.scard("members"), r.smembers("members")),
+                                        ("hset", "fields", r.hlen("fields"), set(r.hkeys("fields"))),
+                                        ("zadd", "board", r.zcard("board"), set(r.zrange("board", 0, -1)))):
         assert replies[command] == [1] * len(replies[command]), f"each {command.upper()} added its member once"
         assert len(replies[command]) <= size <= len(replies[command]) + unknown[command] and members <= tokens_sent
-        assert r.object("encoding", "members" if command == "sadd" else "fields") == b"hashtable"
+        assert r.object("encoding", key) in (b"hashtable", b"skiplist")
+    score = r.zscore("scores", "m")
+    assert len(replies["zincrby"]) <= score <= len(replies["zincrby"]) + unknown["zincrby"], "ZINCRBY: none twice"
+    assert len(set(replies["zincrby"])) == len(replies["zincrby"]), "each ZINCRBY saw its own score"
     total = float(r.get("float"))
     assert len(replies["incrbyfloat"]) * 0.5 <= total <= (len(replies["incrbyfloat"]) + unknown["incrbyfloat"]) * 0.5
 

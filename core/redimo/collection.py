@@ -35,6 +35,7 @@ from .storage import ABSENT_OR_EXPIRED, HEAD, LIVE, Database
 MEMBER_LIMIT = 1000  # bytes of a member kept as they are in the sort key (DynamoDB allows 1024)
 VALUE_LIMIT = 350_000  # bytes of a member's value (hash value, list element, stream entry)
 FAST_MEMBERS = 20  # members one single-request write may name (DynamoDB caps an expression at 4 KB)
+HINT_PAUSE = 8  # reads and writes of a key without its hint after a write planned from it was refused
 Result = TypeVar("Result")
 
 
@@ -145,14 +146,43 @@ def head_of(db: Database, item: Item | None, type_: str, check_type: bool = True
     return Head(type_, item["g"]["B"], int(item["sz"]["N"]), record.expire_at, item), None
 
 
+def seen(db: Database, key: bytes, item: Item | None, missed: bool = False) -> None:
+    """Keep the head item just read or written as the key's hint (Database.heads) when it is a compact
+    collection of up to compact.HINT_BYTES, else forget the key. A write planned from a hint asserts it
+    (the version ``w``, which every write of the head renews), so a stale hint costs a refused write,
+    never a wrong one; reads never answer from it. ``missed``: a write planned from the hint was
+    refused (another client writes the key too), so the hint is not used again until the key has been
+    seen HINT_PAUSE more times: under contention, writes read first (a read unit is cheaper than a
+    refused write's unit)."""
+    pk = db.pk(key)
+    if compact.is_compact(item) and int(item.get(compact.SIZE, {}).get("N", "0")) <= compact.HINT_BYTES:
+        previous = db.heads.get(pk)
+        pause = HINT_PAUSE if missed else max(previous[1] - 1, 0) if isinstance(previous, tuple) else 0
+        db.heads.put(pk, (item, pause))
+    else:
+        db.heads.discard(pk)
+
+
+def hinted(db: Database, key: bytes, type_: str, sks: Iterable[bytes]) -> State | None:
+    """The state of a compact collection of ``type_`` as this client last saw it (see :func:`seen`)."""
+    hint = db.heads.get(db.pk(key))
+    if not isinstance(hint, tuple) or hint[1] or hint[0].get("t", {}).get("S") != type_:
+        return None
+    return state_of(db, key, type_, hint[0], sks)
+
+
 def load(db: Database, key: bytes, type_: str) -> Head | None:
     """The live head of a collection, WRONGTYPE for another type. Cost: 1 GetItem."""
-    return head_of(db, db.gateway.get(db.head_key(key)), type_)[0]
+    item = db.gateway.get(db.head_key(key))
+    seen(db, key, item)
+    return head_of(db, item, type_)[0]
 
 
-def state_of(db: Database, key: bytes, type_: str, item: Item | None, sks: Iterable[bytes] = ()) -> State | None:
+def state_of(db: Database, key: bytes, type_: str, item: Item | None, sks: Iterable[bytes] = (),
+             missed: bool = False) -> State | None:
     """The state of a key from a head item already in hand (a refused write returns it): None when the
-    key is a promoted collection, whose members must still be read."""
+    key is a promoted collection, whose members must still be read. ``missed``: see :func:`seen`."""
+    seen(db, key, item, missed)
     head, stale = head_of(db, item, type_)
     if head is not None and not head.compact:
         if type_ in db.compact.types:
@@ -170,7 +200,9 @@ def read(db: Database, key: bytes, type_: str, sks: Iterable[bytes] = (), check_
     head_key = db.head_key(key)
     pk = head_key["pk"]["B"]
     if not sks or (type_ in db.compact.types and pk not in db.promoted):
-        head, stale = head_of(db, db.gateway.get(head_key), type_, check_type)
+        item = db.gateway.get(head_key)
+        seen(db, key, item)
+        head, stale = head_of(db, item, type_, check_type)
         if head is None or head.compact:
             return State(key, type_, head, stale, dict(head.members) if head else {}, set(sks))
         if type_ in db.compact.types:
@@ -179,7 +211,9 @@ def read(db: Database, key: bytes, type_: str, sks: Iterable[bytes] = (), check_
     else:
         by_sk = {item["sk"]["B"]: item for item in db.gateway.batch_get(
             [head_key] + [{"pk": head_key["pk"], "sk": {"B": sk}} for sk in sks])}
-        head, stale = head_of(db, by_sk.pop(HEAD, None), type_, check_type)
+        item = by_sk.pop(HEAD, None)
+        seen(db, key, item)
+        head, stale = head_of(db, item, type_, check_type)
         if head is not None and head.compact:
             db.promoted.discard(pk)
             return State(key, type_, head, stale, dict(head.members), set(sks))
@@ -344,6 +378,7 @@ def put_compact(db: Database, state: State, head: Item | None, condition: str, v
     """Write a head planned by :func:`compact_write` (see :func:`commit_compact`); returns the head
     written (None: deleted). Raises ConditionFailed, or TransactionConditionFailed for a delete."""
     if head is None:
+        db.heads.discard(db.pk(state.key))
         db.gateway.transact_write([{"Delete": {"Key": db.head_key(state.key), "ConditionExpression": condition,
                                                "ExpressionAttributeValues": values}}])
         return None
@@ -352,8 +387,11 @@ def put_compact(db: Database, state: State, head: Item | None, condition: str, v
     try:
         db.gateway.put(head, oplog.with_condition(condition), {**values, **oplog.values(record)}, once=True)
     except ConditionFailed as refused:
+        seen(db, state.key, refused.item)
         if oplog.position(refused.item, record) is None:
             raise
+    else:
+        seen(db, state.key, head)
     if state.stale is not None:
         db.discard(state.stale)
     return head
@@ -365,6 +403,7 @@ def promote(db: Database, state: State) -> None:
     then the head (1 conditional PutItem). A writer that read the compact head fails its condition and
     reads again; when this one's condition fails, nothing changed (its member items are deleted)."""
     assert state.head is not None
+    db.heads.discard(db.pk(state.key))
     generation = {"B": os.urandom(8)}
     members = [{**item, "g": generation} for item in state.members.values()]
     head = {name: value for name, value in state.head.item.items()
@@ -473,12 +512,20 @@ def fast_update(db: Database, key: bytes, type_: str, change: Change) -> tuple[b
         condition += " AND size(#m) >= :fewest" + "".join(f" AND attribute_exists({path})" for path in paths)
         expression += " REMOVE " + ", ".join(paths)
     try:
-        db.gateway.update(db.head_key(key), expression + " ADD sz :delta, nb :bytes", values, names, condition,
-                          once=True)
+        seen(db, key, db.gateway.update(db.head_key(key), expression + " ADD sz :delta, nb :bytes", values, names,
+                                        condition, returns="ALL_NEW", once=True))
     except ConditionFailed as refused:
+        seen(db, key, refused.item)
         applied = oplog.position(refused.item, record) is not None
         return applied, not applied, refused.item
     return True, False, None
+
+
+def assumed(state: State, change: Change) -> bool:
+    """Whether a single-request write's assumptions hold in ``state``: its puts absent, its deletes present
+    and not the last members."""
+    return (all(item["sk"]["B"] not in state.members for item in change.puts)
+            and all(sk in state.members for sk in change.deletes) and len(set(change.deletes)) < len(state.members))
 
 
 def update(db: Database, key: bytes, type_: str, plan: Callable[[State], tuple[Change | None, Result]],
@@ -486,27 +533,42 @@ def update(db: Database, key: bytes, type_: str, plan: Callable[[State], tuple[C
     """Read the head and ``sks``, plan a change from that state, commit it; read and plan again while
     another writer gets in between (or after a promotion). ``plan`` may read more (and add what it read
     to ``state.members``). ``fast``: a change and its result to try first as one UpdateItem
-    (:func:`fast_update`); when refused, the head it returns is planned from without a read. Cost: see
-    :func:`read` and :func:`commit`, per attempt; 1 UpdateItem when ``fast`` holds."""
+    (:func:`fast_update`); when refused, the head it returns is planned from without a read. A compact
+    collection this client last saw (:func:`hinted`) is planned from without a read too: its write
+    asserts the head's version, and a plan that writes nothing or fails is checked on a real read, so
+    a stale hint costs a request, never a wrong reply. Cost: see :func:`read` and :func:`commit`, per
+    attempt; 1 UpdateItem when ``fast`` holds, 1 PutItem when the hint is current."""
     sks = list(sks)
-    known: State | None = None
-    if fast is not None:
+    known = hinted(db, key, type_, sks)
+    guess = known is not None
+    if fast is not None and (known is None or assumed(known, fast[0])):
         applied, refused, found = fast_update(db, key, type_, fast[0])
         if applied:
             return fast[1]
         if refused:
-            known = state_of(db, key, type_, found, sks)
+            known, guess = state_of(db, key, type_, found, sks), False
     for attempt in range(100):
-        state, known = known or read(db, key, type_, sks), None
-        change, result = plan(state)
+        state, known, guessed, guess = known or read(db, key, type_, sks), None, guess and known is not None, False
+        try:
+            change, result = plan(state)
+        except ReplyError:
+            if guessed:
+                continue  # planned from a hint: check on the stored head
+            raise
         if not change:
+            if guessed:
+                continue
             return result
         try:
             commit(db, state, change)
             return result
         except Promoted:
             continue
-        except (TransactionConditionFailed, ConditionFailed):
+        except ConditionFailed as refused:  # a compact head changed: plan again from it as it now stands
+            known = state_of(db, key, type_, refused.item, sks, missed=guessed)
+        except TransactionConditionFailed:
+            pass
+        if not guessed:
             time.sleep(min(0.5, 0.005 * 2**min(attempt, 10)) * random.random())
     raise ReplyError("ERR too much contention on this key: the write was retried 100 times")
 

@@ -22,6 +22,7 @@ SIZE = "nb"  # the bytes of its members, as DynamoDB counts them in ``m`` (an up
 _ENCODED = "\x10"  # starts the map key of a sort key that is not UTF-8 (no kind byte is 0x10)
 COMPACT_TYPES = frozenset({"hash", "set", "zset", "list", "stream"})  # the types written compact (the others: member items)
 ITEM_LIMIT = 350_000  # the largest compact head: DynamoDB's item limit is 400 KB
+HINT_BYTES = 16_384  # the largest compact head a client keeps as a hint (Database.heads)
 
 
 @dataclass(frozen=True)

@@ -68,12 +68,13 @@ class Record:
             return f"{condition} AND attribute_not_exists(x)", values
         return f"{condition} AND x = :old_x", {**values, ":old_x": self.item["x"]}
 
+HEADS_KEPT = 1000  # compact collection heads a Database remembers (collection.seen), each at most compact.HINT_BYTES
 
 class Database:
     """One namespace of one table: the analogue of a Redis database."""
 
     def __init__(self, gateway: Gateway, namespace: str = "0", clock: Callable[[], int] = millis,
-                 compact: Limits | None = None, promoted: Recent | None = None) -> None:
+                 compact: Limits | None = None, promoted: Recent | None = None, heads: Recent | None = None) -> None:
         if "\x00" in namespace:
             raise ValueError("a namespace cannot contain NUL")
         self.gateway = gateway
@@ -82,10 +83,12 @@ class Database:
         self.clock = clock
         self.compact = compact or Limits()
         self.promoted = promoted if promoted is not None else Recent()
+        self.heads = heads if heads is not None else Recent(HEADS_KEPT)  # compact heads last seen (collection.seen)
 
     def other(self, namespace: str, gateway: Gateway | None = None) -> "Database":
         """The same settings over another namespace (or another gateway, such as a transaction's)."""
-        return Database(gateway or self.gateway, namespace, self.clock, self.compact, self.promoted)
+        return Database(gateway or self.gateway, namespace, self.clock, self.compact, self.promoted,
+                        self.heads if gateway is None else None)  # a transaction's writes are not seen until EXEC
 
     # -- keys -------------------------------------------------------------------------------
     def pk(self, key: bytes) -> bytes:
