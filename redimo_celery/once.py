@@ -4,7 +4,7 @@
 celery-once's ``QueueOnce`` calls ``raise_or_lock`` when a task is queued and ``clear_lock`` after it
 has run. Each is plain Redis commands, as in celery-once's Redis backend: ``raise_or_lock`` is one
 conditional PutItem (SET NX PX), plus 1 GetItem (PTTL) for a duplicate; ``clear_lock`` is one
-DeleteItem (DEL).
+UpdateItem (DEL).
 """
 
 from __future__ import annotations
@@ -54,5 +54,5 @@ class Backend:
             time.sleep(0.1)
 
     def clear_lock(self, key: str) -> int:
-        """Remove the lock: 1 DeleteItem."""
+        """Remove the lock: DEL, 1 UpdateItem."""
         return self.redis.delete(key)

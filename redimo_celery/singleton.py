@@ -3,7 +3,7 @@ with ``singleton_backend_url = "redimo://TABLE?namespace=NS"`` (celery-singleton
 broker URL, unless the result backend's is ``redis://``).
 
 Each operation is plain Redis commands, as in celery-singleton's Redis backend: ``lock`` is one
-conditional PutItem (SET NX [EX]), ``get`` one GetItem, ``unlock`` one DeleteItem, and ``clear`` a
+conditional PutItem (SET NX [EX]), ``get`` one GetItem, ``unlock`` one UpdateItem (DEL), and ``clear`` a
 KEYS (a Scan of the whole table) and a DEL of the keys found.
 """
 
@@ -43,7 +43,7 @@ class Backend(BaseBackend):
         return bool(self.redis.set(lock, task_id, nx=True, ex=expiry))
 
     def unlock(self, lock: str) -> None:
-        """1 DeleteItem."""
+        """DEL: 1 UpdateItem."""
         self.redis.delete(lock)
 
     def get(self, lock: str) -> str | None:

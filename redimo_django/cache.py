@@ -174,7 +174,7 @@ class RedimoCacheClient:
         return {key: self.serializer.loads(data) for key, data in zip(keys, found) if data is not None}
 
     def set(self, key: str, value: Any, ttl_ms: int | None) -> bool:
-        """SET PX: 1 PutItem (1 DeleteItem when already expired). True."""
+        """SET PX: 1 PutItem (a timeout of 0: 1 UpdateItem, DEL). True."""
         data = self.serializer.dumps(value)
         if ttl_ms == 0:
             self.delete(key)
@@ -196,8 +196,8 @@ class RedimoCacheClient:
         return strings.set_string(self.db, self._key(key), data, self._expire_at(ttl_ms), b"NX", False) is not None
 
     def replace(self, key: str, value: Any, ttl_ms: int | None) -> bool:
-        """SET XX PX: only a live key is replaced. 1 conditional PutItem (a timeout of 0: 1 DeleteItem
-        of a live key)."""
+        """SET XX PX: only a live key is replaced. 1 conditional PutItem (a timeout of 0: DEL of a live
+        key, 1 UpdateItem)."""
         if ttl_ms == 0:
             return self.delete(key)
         data = self.serializer.dumps(value)
@@ -234,7 +234,7 @@ class RedimoCacheClient:
         return key_commands.remove_expiry(self.db, self._key(key), only_volatile=True)
 
     def delete(self, key: str) -> bool:
-        """1 DeleteItem."""
+        """DEL: 1 UpdateItem (the head expired at once, exactly-once)."""
         return bool(key_commands.delete_keys(self.db, [self._key(key)]))
 
     def delete_many(self, keys: Iterable[str | bytes]) -> int:

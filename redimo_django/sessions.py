@@ -159,7 +159,7 @@ class SessionStore(SessionBase):
             self._loaded_user = user
 
     def delete(self, session_key: str | None = None) -> None:
-        """1 DeleteItem returning the old session; one more write to its user's map if it had a user."""
+        """GETDEL: 1 UpdateItem returning the old session; one more write to its user's map if it had a user."""
         if session_key is None:
             if self.session_key is None:
                 return

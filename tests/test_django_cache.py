@@ -193,9 +193,9 @@ def test_each_single_key_method_is_one_request(cache: RedimoCache) -> None:
         (lambda: cache.incr("counter"), 2, "update_item"),
         (lambda: cache.decr("counter", 5), -3, "update_item"),
         (lambda: cache.get_or_set("k", "other"), "v", "get_item"),
-        (lambda: cache.delete("k"), True, "delete_item"),
-        (lambda: cache.delete("k"), False, "delete_item"),
-        (lambda: cache.set("k", "v", 0), False, "delete_item"),
+        (lambda: cache.delete("k"), True, "update_item"),
+        (lambda: cache.delete("k"), False, "update_item"),
+        (lambda: cache.set("k", "v", 0), False, "update_item"),
         (lambda: cache.ttl("counter"), None, "get_item"),
         (lambda: cache.pttl("missing"), 0, "get_item"),
         (lambda: cache.expire("counter", 50), True, "update_item"),
@@ -265,7 +265,7 @@ def test_bulk_methods_are_batched(cache: RedimoCache) -> None:
         cache.delete_many(["one"])
         assert cache.get_many([]) == {} and cache.set_many({}) == []
         cache.delete_many([])
-    assert spent == Counter(put_item=1, delete_item=1)
+    assert spent == Counter(put_item=1, update_item=1)
     cache.set_many({"key40": 1, "key41": 2}, timeout=0)
     assert cache.get_many(["key40", "key41", "key42"]) == {"key42": 63.0}, "timeout 0 in set_many deletes"
     cache.set_many({"key42": 1, "key43": 2}, timeout=-5)

@@ -36,11 +36,14 @@ def alone(make_redimo: Callable[..., Redimo], table: str) -> Redimo:
 # -- DEL / UNLINK / EXISTS / TYPE -------------------------------------------------------------
 
 @pytest.mark.parametrize("name", ["DEL", "UNLINK"])
-def test_delete_one_key_is_one_delete_item(r: Redimo, name: str) -> None:
+def test_delete_one_key_is_one_request(r: Redimo, name: str) -> None:
     r.set("k", "v")
-    assert spent(r, lambda: r.execute_command(name, "k")) == (1, {"delete_item": 1})
-    assert spent(r, lambda: r.execute_command(name, "k")) == (0, {"delete_item": 1})
-    assert r.get("k") is None
+    assert spent(r, lambda: r.execute_command(name, "k")) == (1, {"update_item": 1}), \
+        "the head expired at once, with an operation record (exactly-once)"
+    assert spent(r, lambda: r.execute_command(name, "k")) == (0, {"update_item": 1})
+    assert spent(r, lambda: r.execute_command(name, "never")) == (0, {"update_item": 1})
+    assert r.get("k") is None and r.exists("k") == 0 and r.keys("*") == []
+    assert r.set("k", "new", nx=True) and r.get("k") == b"new", "a deleted key is created again"
 
 
 @pytest.mark.parametrize("name", ["DEL", "UNLINK"])

@@ -8,7 +8,7 @@ the gateway sends it again; the retry is refused, and the refused item (returned
 without a read) shows that the write was applied and what it replied. Costs nothing on the
 fault-free path: a few bytes on the head item.
 
-Writes that replace a head without keeping its log (SET without a condition, DEL) start it again: a
+Writes that replace a head without keeping its log (SET without a condition) start it again: a
 write retried after one of them applies to the new value, which is the order Redis could also have
 chosen, since the two calls overlapped.
 """

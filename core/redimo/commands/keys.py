@@ -5,25 +5,51 @@ from __future__ import annotations
 import os
 import sys
 
+from .. import oplog
 from ..gateway import TRANSACTION_LIMIT, ConditionFailed, TransactionConditionFailed
 from ..glob import glob_match
 from ..protocol import INT64_MAX, OK, SYNTAX_ERROR, ReplyError, SimpleString, canonical_int, parse_int
 from ..collection import new_version
 from ..compact import MEMBERS, is_compact, sort_key
-from ..storage import ABSENT_OR_EXPIRED, CHUNK, COLLECTION_TYPES, HEAD, LIVE, MAX_PARTITION_KEY, Database, Record
+from ..storage import (ABSENT_OR_EXPIRED, CHUNK, COLLECTION_TYPES, HEAD, LIVE, MAX_PARTITION_KEY, Database, Record,
+                       ttl_seconds)
 from .base import c_string, command, cursor_of, options, position_of
 
 HEAD_ONLY = "pk, sk, t, x, c, g, m"  # what deleting a key needs to know of its head (m: compact)
+DEAD = {"N": "1"}  # the expiry of a head that DEL or GETDEL expired at once
+
+
+def delete_one(db: Database, key: bytes) -> int:
+    """Delete one key: 1 UpdateItem that expires its head at once, with an operation record, returning
+    the head as written (the old one's attributes, expired); then what it leaves (chunks, members) is deleted (Database.discard). Exactly-once
+    under lost replies, as GETDEL: the expired head keeps its attributes until DynamoDB's TTL removes
+    it, so a retry finds its record, the reply, and what to clean up (oplog.py). A key already deleted
+    so: the refused UpdateItem alone. A head expired by its TTL: + 1 DeleteItem of it and its
+    leftovers."""
+    operation = oplog.new_record(oplog.PUT)
+    values = {**db.now(), ":dead": DEAD, ":tx": {"N": ttl_seconds(db.clock())}, ":w": new_version(),
+              **oplog.values(operation, shift=True)}
+    try:
+        old = db.gateway.update(db.head_key(key), f"SET x = :dead, tx = :tx, w = :w, {oplog.SHIFT}", values,
+                                condition=f"attribute_exists(t) AND {LIVE} AND {oplog.NOT_APPLIED}",
+                                returns="ALL_NEW", once=True)
+    except ConditionFailed as refused:
+        if oplog.position(refused.item, operation) is None:
+            if refused.item is not None and refused.item.get("x") != DEAD:  # expired, not yet removed by TTL
+                db.discard(db.gateway.delete(db.head_key(key)))
+            return 0
+        old = refused.item  # applied: the expired head still holds what the old one did
+    db.discard(old)  # the head as written: expired, with all the old one's attributes but x, tx and w
+    return 1
 
 
 def delete_keys(db: Database, keys: list[bytes]) -> int:
-    """Delete keys, returning how many were live. One key: 1 DeleteItem. Several: ceil(n/100)
-    BatchGetItem to learn which exist, then ceil(n/25) BatchWriteItem (not atomic together)."""
+    """Delete keys, returning how many were live. One key: 1 UpdateItem (:func:`delete_one`). Several:
+    ceil(n/100) BatchGetItem to learn which exist, then ceil(n/25) BatchWriteItem (not atomic
+    together; a lost reply is retried as is, since deleting twice changes nothing)."""
     keys = list(dict.fromkeys(keys))
     if len(keys) == 1:
-        old = db.gateway.delete(db.head_key(keys[0]))
-        db.discard(old)
-        return int(db.record(old) is not None)
+        return delete_one(db, keys[0])
     heads = db.gateway.batch_get([db.head_key(key) for key in keys], HEAD_ONLY)
     if heads:
         db.gateway.batch_write(deletes=[{"pk": head["pk"], "sk": head["sk"]} for head in heads])
@@ -33,7 +59,8 @@ def delete_keys(db: Database, keys: list[bytes]) -> int:
 
 @command("del", -2)
 def del_(db: Database, args: list[bytes]) -> int:
-    """DEL key [key ...]. Cost: 1 DeleteItem for one key; see :func:`delete_keys` for several."""
+    """DEL key [key ...]. Cost: 1 UpdateItem for one key (:func:`delete_one`); see :func:`delete_keys`
+    for several."""
     return delete_keys(db, args)
 
 
