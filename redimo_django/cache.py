@@ -219,14 +219,14 @@ class RedimoCacheClient:
             strings.write_many(self.db, mapping, self._expire_at(ttl_ms), atomic=False)
 
     def touch(self, key: str, ttl_ms: int | None) -> bool:
-        """Change the expiry of a live key, never creating one: 1 conditional UpdateItem
-        (1 conditional DeleteItem when already expired)."""
+        """Change the expiry of a live key, never creating one: 1 conditional UpdateItem (a time
+        already past deletes it as DEL does, also 1 UpdateItem)."""
         if ttl_ms is None:
             return key_commands.remove_expiry(self.db, self._key(key), only_volatile=False)
         return self.expire_at(key, self._expire_at(ttl_ms))  # type: ignore[arg-type]
 
     def expire_at(self, key: str, at_ms: int) -> bool:
-        """PEXPIREAT: 1 conditional UpdateItem, or 1 conditional DeleteItem for a time already past."""
+        """PEXPIREAT: 1 conditional UpdateItem (a time already past deletes the key as DEL does)."""
         return bool(key_commands.set_expiry(self.db, self._key(key), at_ms, set()))
 
     def persist(self, key: str) -> bool:
@@ -238,7 +238,7 @@ class RedimoCacheClient:
         return bool(key_commands.delete_keys(self.db, [self._key(key)]))
 
     def delete_many(self, keys: Iterable[str | bytes]) -> int:
-        """How many were live: 1 DeleteItem for one key, else ceil(n/100) BatchGetItem and
+        """How many were live: 1 UpdateItem (DEL) for one key, else ceil(n/100) BatchGetItem and
         ceil(live/25) BatchWriteItem."""
         encoded = [key if isinstance(key, bytes) else self._key(key) for key in keys]
         return key_commands.delete_keys(self.db, encoded) if encoded else 0

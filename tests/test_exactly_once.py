@@ -75,6 +75,8 @@ def writer(endpoint: str, namespace: str, name: str, output: str) -> None:
                 log["replies"].setdefault("got", []).append([token, got])
             call(log, "del", lambda: r.delete(f"gone:{token}"))  # 0: GETDEL took it (or its outcome is unknown)
         if call(log, "hset_del", lambda: r.hset(f"doomed:{token}", "f", 1)) is not None:
+            if call(log, "expire_nx", lambda: r.expire(f"doomed:{token}", 1000, nx=True)) is not None:
+                call(log, "persist", lambda: r.persist(f"doomed:{token}"))
             call(log, "del_hash", lambda: r.delete(f"doomed:{token}"))
         call(log, "sadd", lambda: r.sadd("members", token))  # a compact set, promoted past 64 members
         call(log, "hset", lambda: r.hset("fields", token, index))
@@ -98,7 +100,7 @@ def test_writes_stay_exactly_once_when_replies_are_lost(proxy: FaultProxy, dynam
     logs = [json.loads(Path(output).read_text()) for output in outputs]
     replies = {command: [reply for log in logs for reply in log["replies"].get(command, [])]
                for command in ("cache_incr", "incr", "incrby", "hincrby", "incrbyfloat", "append", "set", "rpush", "lpop", "setnx", "won", "got",
-                               "sadd", "hset", "zadd", "zincrby", "del", "del_hash")}
+                               "sadd", "hset", "zadd", "zincrby", "del", "del_hash", "expire_nx", "persist")}
     unknown = sum((Counter(log["unknown"]) for log in logs), Counter())
     assert proxy.counts["drop_reply"] >= 50 and proxy.counts["server_error"] >= 50, proxy.counts
 
@@ -125,6 +127,7 @@ def test_writes_stay_exactly_once_when_replies_are_lost(proxy: FaultProxy, dynam
         assert len(replies[command]) <= size <= len(replies[command]) + unknown[command] and members <= tokens_sent
         assert r.object("encoding", key) in (b"hashtable", b"skiplist")
     assert replies["del_hash"] == [1] * len(replies["del_hash"]), "DEL of an existing key replies 1, lost reply or not"
+    assert all(replies["expire_nx"]) and all(replies["persist"]), "EXPIRE NX and PERSIST reply that they applied"
     assert replies["del"].count(1) <= unknown["getdel"], "DEL finds a key only where GETDEL's outcome was unknown"
     score = r.zscore("scores", "m")
     assert len(replies["zincrby"]) <= score <= len(replies["zincrby"]) + unknown["zincrby"], "ZINCRBY: none twice"

@@ -190,16 +190,19 @@ def test_ttl_is_never_negative_for_a_live_key(make_redimo: Callable[..., Redimo]
 
 def test_expire_in_the_past_deletes(r: Redimo) -> None:
     r.mset({"a": 1, "b": 2, "c": 3, "d": 4})
-    assert spent(r, lambda: r.expire("a", -1)) == (True, {"delete_item": 1})
+    assert spent(r, lambda: r.expire("a", -1)) == (True, {"update_item": 1}), "as DEL: exactly-once"
     assert r.pexpire("b", 0)
     assert r.expireat("c", 1)
     assert r.pexpireat("d", millis() - 1)
     assert r.exists("a", "b", "c", "d") == 0
-    assert r.engine.db.all_items(b"a") == []
+    assert [item["x"] for item in r.engine.db.all_items(b"a")] == [{"N": "1"}], "expired at once, until TTL"
     assert r.expire("missing", -1) is False
     r.set("big", b"z" * (INLINE_LIMIT + 10))
     assert r.expire("big", -5)
-    assert r.engine.db.all_items(b"big") == []
+    assert [item["sk"]["B"] for item in r.engine.db.all_items(b"big")] == [b"\x00"], "the chunks are deleted"
+    r.set("timed", "v", ex=100)
+    assert r.expire("timed", -1, nx=True) is False and r.get("timed") == b"v", "NX: a key with a TTL stays"
+    assert r.expire("timed", -1, xx=True) is True and r.exists("timed") == 0
 
 
 def test_expire_flags(r: Redimo) -> None:

@@ -19,23 +19,24 @@ HEAD_ONLY = "pk, sk, t, x, c, g, m"  # what deleting a key needs to know of its 
 DEAD = {"N": "1"}  # the expiry of a head that DEL or GETDEL expired at once
 
 
-def delete_one(db: Database, key: bytes) -> int:
+def delete_one(db: Database, key: bytes, conditions: tuple[str, ...] = (), values: dict | None = None) -> int:
     """Delete one key: 1 UpdateItem that expires its head at once, with an operation record, returning
     the head as written (the old one's attributes, expired); then what it leaves (chunks, members) is deleted (Database.discard). Exactly-once
     under lost replies, as GETDEL: the expired head keeps its attributes until DynamoDB's TTL removes
     it, so a retry finds its record, the reply, and what to clean up (oplog.py). A key already deleted
     so: the refused UpdateItem alone. A head expired by its TTL: + 1 DeleteItem of it and its
-    leftovers."""
+    leftovers. ``conditions`` (with their ``values``): more that the key must meet (EXPIRE's flags)."""
     operation = oplog.new_record(oplog.PUT)
-    values = {**db.now(), ":dead": DEAD, ":tx": {"N": ttl_seconds(db.clock())}, ":w": new_version(),
-              **oplog.values(operation, shift=True)}
+    values = {**(values or {}), **db.now(), ":dead": DEAD, ":tx": {"N": ttl_seconds(db.clock())},
+              ":w": new_version(), **oplog.values(operation, shift=True)}
+    condition = " AND ".join([f"attribute_exists(t) AND {LIVE}", *conditions, oplog.NOT_APPLIED])
     try:
         old = db.gateway.update(db.head_key(key), f"SET x = :dead, tx = :tx, w = :w, {oplog.SHIFT}", values,
-                                condition=f"attribute_exists(t) AND {LIVE} AND {oplog.NOT_APPLIED}",
-                                returns="ALL_NEW", once=True)
+                                condition=condition, returns="ALL_NEW", once=True)
     except ConditionFailed as refused:
         if oplog.position(refused.item, operation) is None:
-            if refused.item is not None and refused.item.get("x") != DEAD:  # expired, not yet removed by TTL
+            if refused.item is not None and refused.item.get("x") != DEAD and db.record(refused.item) is None:
+                # expired by its TTL, not yet removed: delete it and what it leaves
                 db.discard(db.gateway.delete(db.head_key(key)))
             return 0
         old = refused.item  # applied: the expired head still holds what the old one did
@@ -117,26 +118,25 @@ def expiry_allowed(current: int | None, new: int, flags: set[bytes]) -> bool:
 
 
 def set_expiry(db: Database, key: bytes, expire_at: int, flags: set[bytes]) -> int:
-    """The EXPIRE family: 1 conditional UpdateItem (or DeleteItem when the time is past).
-    A chunked value also updates the TTL attribute of each chunk."""
-    conditions = [f"attribute_exists(t) AND {LIVE}"] + [EXPIRY_FLAGS[flag] for flag in sorted(flags)]
+    """The EXPIRE family: 1 conditional UpdateItem, exactly-once under lost replies (oplog.py); a time
+    already past deletes the key as DEL does (:func:`delete_one`). A chunked value also updates the TTL
+    attribute of each chunk (its head's update is then not logged)."""
+    flag_conditions = [EXPIRY_FLAGS[flag] for flag in sorted(flags)]
+    conditions = [f"attribute_exists(t) AND {LIVE}"] + flag_conditions
     values = {":x": {"N": str(expire_at)}, **db.now()}
     if expire_at <= db.clock():
-        if not flags & {b"GT", b"LT"}:
-            del values[":x"]  # DynamoDB refuses a value the expression does not use
-        try:
-            old = db.gateway.delete(db.head_key(key), " AND ".join(conditions), values)
-        except ConditionFailed:
-            return 0
-        db.discard(old)
-        return 1
+        return delete_one(db, key, tuple(flag_conditions), values if flags & {b"GT", b"LT"} else None)
     values[":tx"] = db.expiry_attributes(expire_at)["tx"]
     values[":w"] = {"B": os.urandom(8)}  # a new version, for WATCH
+    operation = oplog.new_record(oplog.PUT)
     try:
-        db.gateway.update(db.head_key(key), "SET x = :x, tx = :tx, w = :w", values,
-                          condition=" AND ".join(conditions + ["attribute_not_exists(c)"]))
+        db.gateway.update(db.head_key(key), f"SET x = :x, tx = :tx, w = :w, {oplog.SHIFT}",
+                          {**values, **oplog.values(operation, shift=True)},
+                          condition=" AND ".join(conditions + ["attribute_not_exists(c)", oplog.NOT_APPLIED]), once=True)
         return 1
     except ConditionFailed as refused:
+        if oplog.position(refused.item, operation) is not None:
+            return 1
         record = db.record(refused.item)
     if record is None or not record.chunks or not expiry_allowed(record.expire_at, expire_at, flags):
         return 0
@@ -224,14 +224,19 @@ def pexpiretime(db: Database, args: list[bytes]) -> int:
 
 
 def remove_expiry(db: Database, key: bytes, only_volatile: bool) -> bool:
-    """Make a live key persistent: 1 conditional UpdateItem (plus one a chunk for a chunked value).
+    """Make a live key persistent: 1 conditional UpdateItem, exactly-once under lost replies (plus one a
+    chunk for a chunked value).
     Returns whether it was changed; with ``only_volatile`` (PERSIST) a key without TTL is not."""
     condition = f"attribute_exists(t) AND {LIVE}" + (" AND attribute_exists(x)" if only_volatile else "")
+    operation = oplog.new_record(oplog.PUT)
     try:
-        db.gateway.update(db.head_key(key), "SET w = :w REMOVE x, tx", {**db.now(), ":w": {"B": os.urandom(8)}},
-                          condition=f"{condition} AND attribute_not_exists(c)")
+        db.gateway.update(db.head_key(key), f"SET w = :w, {oplog.SHIFT} REMOVE x, tx",
+                          {**db.now(), ":w": {"B": os.urandom(8)}, **oplog.values(operation, shift=True)},
+                          condition=f"{condition} AND attribute_not_exists(c) AND {oplog.NOT_APPLIED}", once=True)
         return True
     except ConditionFailed as refused:
+        if oplog.position(refused.item, operation) is not None:
+            return True
         record = db.record(refused.item)
     if record is None or not record.chunks or (only_volatile and record.expire_at is None):
         return False
