@@ -427,15 +427,19 @@ def promote(db: Database, state: State) -> None:
     db.promoted.put(db.pk(state.key))
 
 
+def compact_action(db: Database, key: bytes, head: Item | None, condition: str, values: dict) -> dict:
+    """The TransactWriteItems action of a head planned by :func:`compact_write`: Put it, or Delete."""
+    body = {"ConditionExpression": condition, "ExpressionAttributeValues": values}
+    return {"Delete": {"Key": db.head_key(key), **body}} if head is None else {"Put": {"Item": head, **body}}
+
+
 def transaction_actions(db: Database, state: State, change: Change) -> list[dict]:
     """The TransactWriteItems actions of a change (for writes over several keys, such as SMOVE): the
     head and the members, or for a compact collection the head alone. Raises Promoted, after promoting
     it, when a compact collection outgrows its encoding."""
     planned = compact_write(db, state, change) if writes_compact(db, state) else None
     if planned is not None:
-        head, condition, values = planned
-        body = {"ConditionExpression": condition, "ExpressionAttributeValues": values}
-        return [{"Delete": {"Key": db.head_key(state.key), **body}} if head is None else {"Put": {"Item": head, **body}}]
+        return [compact_action(db, state.key, *planned)]
     generation = state.head.generation if state.head else os.urandom(8)
     members = member_actions(db, state, change, generation)
     delta = sum(size for _, size in members)

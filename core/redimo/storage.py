@@ -31,6 +31,7 @@ MAX_PARTITION_KEY = 2048  # DynamoDB's limit for a binary partition key
 COLLECTION_TYPES = frozenset({"hash", "set", "zset", "list", "stream"})  # see collection.py
 
 LIVE = "(attribute_not_exists(x) OR x > :now)"
+DEAD = {"N": "1"}  # the expiry of a head that DEL or GETDEL expired at once (kept for exactly-once)
 ABSENT_OR_EXPIRED = "(attribute_not_exists(t) OR x <= :now)"
 
 

@@ -11,18 +11,17 @@ from ..glob import glob_match
 from ..protocol import INT64_MAX, OK, SYNTAX_ERROR, ReplyError, SimpleString, canonical_int, parse_int
 from ..collection import new_version
 from ..compact import MEMBERS, is_compact, sort_key
-from ..storage import (ABSENT_OR_EXPIRED, CHUNK, COLLECTION_TYPES, HEAD, LIVE, MAX_PARTITION_KEY, Database, Record,
-                       ttl_seconds)
+from ..storage import (ABSENT_OR_EXPIRED, CHUNK, COLLECTION_TYPES, DEAD, HEAD, LIVE, MAX_PARTITION_KEY, Database,
+                       Record, ttl_seconds)
 from .base import c_string, command, cursor_of, options, position_of
 
 HEAD_ONLY = "pk, sk, t, x, c, g, m"  # what deleting a key needs to know of its head (m: compact)
-DEAD = {"N": "1"}  # the expiry of a head that DEL or GETDEL expired at once
 
 
 def delete_one(db: Database, key: bytes, conditions: tuple[str, ...] = (), values: dict | None = None) -> int:
     """Delete one key: 1 UpdateItem that expires its head at once, with an operation record, returning
-    the head as written (the old one's attributes, expired); then what it leaves (chunks, members) is deleted (Database.discard). Exactly-once
-    under lost replies, as GETDEL: the expired head keeps its attributes until DynamoDB's TTL removes
+    the head as written (the old one's attributes, expired); then what it leaves (chunks, members) is
+    deleted (Database.discard). Exactly-once under lost replies, as GETDEL: the expired head keeps its attributes until DynamoDB's TTL removes
     it, so a retry finds its record, the reply, and what to clean up (oplog.py). A key already deleted
     so: the refused UpdateItem alone. A head expired by its TTL: + 1 DeleteItem of it and its
     leftovers. ``conditions`` (with their ``values``): more that the key must meet (EXPIRE's flags)."""

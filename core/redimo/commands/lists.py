@@ -195,9 +195,7 @@ def commit(db: Database, *plans: Plan) -> None:
         if planned is None:
             actions += plan.actions(db)
             continue
-        head, condition, values = planned[1]
-        body = {"ConditionExpression": condition, "ExpressionAttributeValues": values}
-        actions.append({"Delete": {"Key": db.head_key(plan.key), **body}} if head is None else {"Put": {"Item": head, **body}})
+        actions.append(collection.compact_action(db, plan.key, *planned[1]))
     try:
         db.gateway.transact_write(actions)
     except TransactionConditionFailed as failed:

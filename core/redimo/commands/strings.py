@@ -26,7 +26,7 @@ from ..protocol import (
     parse_long_double,
     wrong_arity,
 )
-from ..storage import ABSENT_OR_EXPIRED, LIVE, MAX_VALUE, Database, Record, ttl_seconds
+from ..storage import ABSENT_OR_EXPIRED, DEAD, LIVE, MAX_VALUE, Database, Record, ttl_seconds
 from .base import command, options
 
 TRANSACTION_BYTES = 4_000_000  # DynamoDB's 4 MB a transaction, with room for attribute names
@@ -197,7 +197,7 @@ def getdel(db: Database, args: list[bytes]) -> bytes | None:
     TTL removes it, so a retry after a lost reply finds its operation record and the value (oplog.py)."""
     key = args[0]
     operation = oplog.new_record(oplog.PUT)
-    values = {**STRING, **db.now(), ":dead": {"N": "1"}, ":tx": {"N": ttl_seconds(db.clock())},
+    values = {**STRING, **db.now(), ":dead": DEAD, ":tx": {"N": ttl_seconds(db.clock())},
               ":w": {"B": os.urandom(8)}, **oplog.values(operation, shift=True)}
     try:
         old = db.gateway.update(db.head_key(key), f"SET x = :dead, tx = :tx, w = :w, {oplog.SHIFT}", values,
