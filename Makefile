@@ -6,7 +6,7 @@ DYNAMODB_LOCAL_VERSION := 11.1.0
 DYNAMODB_LOCAL_DIR := .cache/dynamodb-local
 export REDIMO_DYNAMODB_LOCAL_DIR := $(abspath $(DYNAMODB_LOCAL_DIR))
 
-.PHONY: test demo bench bench-celery celery-integration django-redis-tests deps system-packages clean
+.PHONY: test demo bench bench-migrate bench-celery celery-integration django-redis-tests deps system-packages clean
 
 test: deps
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
@@ -16,6 +16,10 @@ demo: deps
 
 bench: deps
 	$(BIN)/python benchmarks/run.py
+
+# `redimo migrate` of 100,000 mixed keys against a bare boto3 BatchWriteItem loop; about 10 minutes.
+bench-migrate: deps
+	$(BIN)/python benchmarks/migrate.py --write-docs
 
 bench-celery: deps
 	$(BIN)/python -m pip install --quiet 'sqlalchemy>=2.0'  # kombu's SQLAlchemy transport, compared in broker.py

@@ -6,7 +6,6 @@ from __future__ import annotations
 import multiprocessing
 import os
 import shutil
-import subprocess
 import time
 import uuid
 from dataclasses import dataclass
@@ -22,6 +21,7 @@ from differential import Pair, raw
 from redimo import Redimo
 from redimo.gateway import Gateway, make_client
 from redimo.local import dynamodb_local, free_port, installed_directory
+from redimo.local import redis_server as local_redis_server
 from redimo.table import create_table
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -192,21 +192,14 @@ ALL_ENCODINGS = pytest.mark.parametrize("pair", list(ENCODINGS)[1:], indirect=Tr
 
 
 @pytest.fixture(scope="session")
-def redis_server() -> Iterator[redis.Redis]:
+def redis_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[redis.Redis]:
     """A real redis-server on a free port, the reference for Redis semantics."""
-    binary = shutil.which("redis-server")
-    if binary is None:
+    if shutil.which("redis-server") is None:
         pytest.fail("redis-server is not installed: run `make test`")
-    port = free_port()
-    process = subprocess.Popen([binary, "--port", str(port), "--bind", "127.0.0.1", "--save", "",
-                                "--appendonly", "no"], stdout=subprocess.DEVNULL)
-    client = redis.Redis(port=port, protocol=2)  # RESP2, as Redimo speaks (redis-py 8 defaults to RESP3)
-    try:
+    with local_redis_server(tmp_path_factory.mktemp("redis")) as port:
+        client = redis.Redis(port=port, protocol=2)  # RESP2, as Redimo speaks (redis-py 8 defaults to RESP3)
         wait_until(client.ping, "redis-server", 20)
         yield client
-    finally:
-        process.terminate()
-        process.wait(timeout=20)
 
 
 @pytest.fixture

@@ -591,6 +591,23 @@ def remove(db: Database, key: bytes, type_: str, kind: bytes, members: list[byte
     return update(db, key, type_, plan, sks, fast=(Change(deletes=distinct), len(distinct)))
 
 
+def new_items(db: Database, key: bytes, type_: str, items: list[Item], head_set: Item | None = None,
+              expire_at: int | None = None, *, size: int | None = None,
+              generation: bytes | None = None) -> tuple[Item, list[Item]]:
+    """The head and member items of a new collection of ``items`` (member items with ``sk``), under a
+    new (or the given) generation: the head alone when the type is written compact and the result fits
+    the limits. ``size`` is ``sz`` when not every item counts (a stream's groups); no request."""
+    pk, g = {"B": db.pk(key)}, {"B": generation or os.urandom(8)}
+    members = [{**item, "pk": pk, "g": g} for item in items]
+    head = {**db.head_key(key), "t": {"S": type_}, "g": g, "sz": {"N": str(len(items) if size is None else size)},
+            "w": new_version(), **db.expiry_attributes(expire_at), **(head_set or {})}
+    if type_ in db.compact.types:
+        packed = {**head, **compact.attributes({item["sk"]["B"]: item for item in members})}
+        if db.compact.fits(packed):
+            return packed, []
+    return head, members
+
+
 def replace(db: Database, key: bytes, type_: str, items: list[Item], head_set: Item | None = None,
             expire_at: int | None = None) -> None:
     """Make ``key`` a new collection of ``items`` (member items with ``sk``), whatever it held, under a
@@ -603,14 +620,7 @@ def replace(db: Database, key: bytes, type_: str, items: list[Item], head_set: I
     if not items:
         db.discard(db.gateway.delete(db.head_key(key)))
         return
-    pk, generation = {"B": db.pk(key)}, {"B": os.urandom(8)}
-    members = [{**item, "pk": pk, "g": generation} for item in items]
-    head = {**db.head_key(key), "t": {"S": type_}, "g": generation, "sz": {"N": str(len(items))},
-            "w": new_version(), **db.expiry_attributes(expire_at), **(head_set or {})}
-    if type_ in db.compact.types:
-        packed = {**head, **compact.attributes({item["sk"]["B"]: item for item in members})}
-        if db.compact.fits(packed):
-            head, members = packed, []
+    head, members = new_items(db, key, type_, items, head_set, expire_at)
     if len(members) >= TRANSACTION_LIMIT:
         db.gateway.batch_write(puts=members)
         db.discard(db.gateway.put(head, return_old=True))

@@ -67,3 +67,27 @@ def dynamodb_local(directory: Path | None = None, port: int | None = None,
         except subprocess.TimeoutExpired:
             process.kill()
         errors.close()
+
+
+@contextmanager
+def redis_server(directory: Path, *options: str, start_timeout: float = 20.0) -> Iterator[int]:
+    """Run a redis-server (the reference for tests, the source for migration tests and benchmarks) on
+    a free port, saving its dump.rdb in ``directory``; yields the port and stops it on exit."""
+    port = free_port()
+    process = subprocess.Popen(["redis-server", "--port", str(port), "--bind", "127.0.0.1", "--dir", str(directory),
+                                "--save", "", "--appendonly", "no", *options],
+                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    deadline = time.monotonic() + start_timeout
+    try:
+        while True:
+            try:
+                socket.create_connection(("127.0.0.1", port), timeout=1).close()
+                break
+            except OSError:
+                if process.poll() is not None or time.monotonic() > deadline:
+                    raise RuntimeError(f"redis-server did not start on port {port}") from None
+                time.sleep(0.05)
+        yield port
+    finally:
+        process.terminate()
+        process.wait(timeout=20)

@@ -134,10 +134,11 @@ class Database:
         return {"x": {"N": str(expire_at)}, "tx": {"N": ttl_seconds(expire_at)}}
 
     # -- strings ----------------------------------------------------------------------------
-    def string_items(self, key: bytes, value: bytes, expire_at: int | None,
-                     marks: Item | None = None) -> tuple[Item, list[Item]]:
+    def string_items(self, key: bytes, value: bytes, expire_at: int | None, marks: Item | None = None,
+                     generation: bytes | None = None) -> tuple[Item, list[Item]]:
         """The head item (with the extra attributes ``marks``) and chunk items that store a string
-        value. The head's version ``w`` (random bytes) is new on every write, for WATCH."""
+        value, chunks under a new (or the given) generation. The head's version ``w`` (random bytes) is
+        new on every write, for WATCH."""
         head: Item = {**(marks or {}), **self.head_key(key), "t": {"S": "string"}, "w": {"B": os.urandom(8)},
                       **self.expiry_attributes(expire_at)}
         if len(value) > MAX_VALUE:
@@ -148,7 +149,7 @@ class Database:
             else:
                 head["v"] = {"B": value}
             return head, []
-        generation = os.urandom(8)
+        generation = generation or os.urandom(8)
         pieces = [value[i:i + INLINE_LIMIT] for i in range(0, len(value), INLINE_LIMIT)]
         head["g"] = {"B": generation}
         head["c"] = {"N": str(len(pieces))}
