@@ -169,26 +169,45 @@ def run_all(engine: Engine, db: Database, queue: list[list[bytes]], staging: Sta
 def transaction(engine: Engine, queue: list[list[bytes]], watched: dict[bytes, tuple[Item | None, bool]]) -> Reply:
     """Stage the queue and commit it in one TransactWriteItems; again while another client got in
     between (see the module's docstring)."""
+    keys = [key for args in queue for key in command_keys(args)]
+    return atomically(engine, lambda db, staging: run_all(engine, db, queue, staging), keys, watched,
+                      lambda: run_all(engine, engine.db, queue))
+
+
+def atomically(engine: Engine, body: Callable[[Database, Staging], Reply], keys: list[bytes],
+               watched: dict[bytes, tuple[Item | None, bool]], too_large: Callable[[], Reply]) -> Reply:
+    """Run ``body`` on a staging (the heads of ``keys`` and the WATCHed ones read first, in one
+    BatchGetItem) and commit what it wrote in one TransactWriteItems, conditioned on what it read; run
+    it again while another client got in between. nil when a WATCHed key changed. When the writes do
+    not fit one transaction, ``too_large()`` replies instead. An exception from ``body`` that carries
+    ``commit = True`` is raised after its writes are committed (a Lua script's error, as in Redis)."""
     db = engine.db
     heads = head_keys(db.prefix, watched)
-    keys = head_keys(db.prefix, [key for args in queue for key in command_keys(args)])
+    keys = head_keys(db.prefix, keys)
     for attempt in range(ATTEMPTS):
         staging = Staging(engine.gateway)
         current = staging.read_many(heads + keys, serve=False)
         if any(changed(db, state, item) for state, item in zip(watched.values(), current)):
             return None
+        failure = None
         try:
-            replies = run_all(engine, db.other(db.namespace, staging), queue, staging)
+            replies = body(db.other(db.namespace, staging), staging)
         except Stale:
-            continue  # a key changed while the EXEC read it: start over (nothing was written)
+            continue  # a key changed while the body read it: start over (nothing was written)
+        except Exception as error:
+            if not getattr(error, "commit", False):
+                raise
+            replies, failure = None, error
         states = {head: "live" if live else "absent" for head, (_, live) in zip(heads, watched.values())}
         actions, puts, deletes = staging.actions(states, db.now()), [], []
         if not any("ConditionCheck" not in action.request for action in actions):
+            if failure:
+                raise failure
             return replies  # nothing to write: WATCH was checked as the EXEC began
         if not Staging.fits(actions):  # new members and chunks first, left-behind ones after
             actions, (puts, deletes) = staging.actions(states, db.now(), without_side=True), staging.side_writes()
         if not Staging.fits(actions):
-            return run_all(engine, db, queue)  # too large for one transaction: applied as it runs
+            return too_large()
         engine.gateway.batch_write(puts=puts)
         try:
             if actions:
@@ -199,6 +218,8 @@ def transaction(engine: Engine, queue: list[list[bytes]], watched: dict[bytes, t
                 return None
         else:
             engine.gateway.batch_write(deletes=deletes)
+            if failure:
+                raise failure
             return replies
         time.sleep(min(0.5, 0.005 * 2**min(attempt, 10)) * random.random())
     raise ReplyError(f"ERR too much contention: the transaction was tried {ATTEMPTS} times")
