@@ -206,3 +206,9 @@ def test_a_register_script_rate_limiter_runs_unchanged(r: Redimo) -> None:
     assert allowed == [1] * 5 + [0] * 7
     assert r.zcard("rate:user") == 5 and 0 < r.pttl("rate:user") <= 60_000
     assert limiter(keys=["rate:user"], args=[now + 70_000, 60_000, 5, "later"]) == 1  # the window moved on
+
+
+def test_python_objects_are_not_reachable_from_lua(r: Redimo) -> None:
+    for script in ("return tostring(cjson.encode.__class__)", "return python", "return cjson.encode.__globals__"):
+        with pytest.raises(redis.ResponseError, match="not accessible from scripts|nonexistent global variable"):
+            r.eval(script, 0)

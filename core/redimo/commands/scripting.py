@@ -129,6 +129,7 @@ class Runtime:
                                     b"rshift": lambda a, n: self._bit((int(a) & 0xFFFFFFFF) >> (int(n) & 31)),
                                     b"arshift": lambda a, n: self._bit(self._bit(int(a)) >> (int(n) & 31)),
                                     b"tohex": lambda a, n=8: b"%0*x" % (int(n), int(a) & (16 ** int(n) - 1))})
+        self.tostring = self.lua.globals()[b"tostring"]
         self._compile, self._run, self.redis = self.lua.execute(
             BOOTSTRAP, self._bridge, lambda text: hashlib.sha1(self._bytes(text)).hexdigest().encode(), self._log,
             self._expired, self._json_encode, self._json_decode, self._pack, self._unpack, bits)
@@ -387,7 +388,7 @@ def error_message(runtime: Runtime, error: Any, where: str, chunk: str) -> str:
     if lua51.lua_type(error) == "table" and isinstance(error[b"err"], bytes):
         line = int(error[b"line"]) if isinstance(error[b"line"], (int, float)) else 0
         return f"{error[b'err'].decode(errors='replace')} script: {where}, on @{chunk}:{line}."
-    text = runtime._bytes(error).decode(errors="replace")
+    text = (error if isinstance(error, bytes) else runtime.tostring(error)).decode(errors="replace")
     found = re.match(chunk + r":(\d+):", text)
     return f"ERR {text} script: {where}, on @{chunk}:{found.group(1) if found else 0}."
 
