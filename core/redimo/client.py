@@ -3,7 +3,7 @@
 
 from __future__ import annotations
 
-from collections import deque
+from dataclasses import dataclass, field
 from typing import Any, Callable
 
 import redis
@@ -11,25 +11,37 @@ from redis._parsers.base import BaseParser
 from redis.backoff import NoBackoff
 from redis.retry import Retry
 
+from .commands.pubsub import subscribed_reply
 from .compact import COMPACT_TYPES, Limits
 from .engine import Engine, Session
 from .gateway import ConditionFailed, Gateway
 from .lock import Lock, Semaphore
 from .protocol import ReplyError
+from .pubsub import PUSHED, Listener
 from .storage import millis
 
 FINAL = "rf"  # the head attribute of a string written by set_state(final=True)
+SUBSCRIBING = frozenset((b"subscribe", b"psubscribe", b"unsubscribe", b"punsubscribe"))
+
+
+@dataclass
+class ConnectionSession(Session):
+    """A connection's state: MULTI and WATCH, and its Pub/Sub subscriptions and reply queue."""
+
+    listener: Listener = field(default_factory=Listener)
 
 
 class EngineConnection(redis.Connection):
     """A redis-py connection without a socket: each command runs on the engine when sent, and its
-    reply (or error) is queued for ``read_response``."""
+    reply (or error) is queued for ``read_response``. In subscribe mode the engine's Pub/Sub poller
+    queues messages there too, and ``can_read``/``read_response`` wait for them."""
 
     def __init__(self, engine: Engine, **kwargs: Any) -> None:
         super().__init__(host="redimo", port=0, **kwargs)
         self.engine = engine
-        self.session = Session()  # MULTI and WATCH state, dropped on disconnect as Redis does
-        self._replies: deque = deque()
+        self.session = ConnectionSession()  # dropped on disconnect as Redis does
+        self.listener = self.session.listener
+        self._replies = self.listener.replies
 
     def repr_pieces(self) -> list[tuple[str, Any]]:
         return [("table", self.engine.gateway.table), ("namespace", self.engine.db.namespace)]
@@ -44,14 +56,16 @@ class EngineConnection(redis.Connection):
 
     def disconnect(self, *args: Any, **kwargs: Any) -> None:
         self._sock = None
+        if self.listener.poller is not None and self.listener.count:
+            self.listener.poller.leave(self.listener)
         self._replies.clear()
         self.session.reset()
 
     def check_health(self) -> None:
         pass
 
-    def can_read(self, timeout: float = 0) -> bool:
-        return bool(self._replies)
+    def can_read(self, timeout: float | None = 0) -> bool:
+        return self.listener.wait(timeout)
 
     def pack_command(self, *args: Any) -> list[tuple]:
         return [args]
@@ -64,12 +78,25 @@ class EngineConnection(redis.Connection):
         commands = [[self.encoder.encode(arg) for arg in args] for args in command]
         # as redis-py's own pack_command: a name such as "XGROUP CREATE" is sent as two arguments
         commands = [args[0].split() + args[1:] if args and b" " in args[0] else args for args in commands]
-        self._replies.extend(self.engine.execute_many(commands, self.session))
+        if not self.listener.count and not any(args and args[0].lower() in SUBSCRIBING for args in commands):
+            self.listener.push(*self.engine.execute_many(commands, self.session))
+            return
+        for args in commands:  # one by one: the subscribe family queues its replies as it runs
+            try:
+                reply = subscribed_reply(self.engine, args) if self.listener.count else None
+                if reply is None:
+                    reply = self.engine.execute(args, self.session)
+            except (ReplyError, redis.RedisError) as error:
+                reply = error
+            if reply is not PUSHED:
+                self.listener.push(reply)
 
     def send_command(self, *args: Any, **kwargs: Any) -> None:
         self.send_packed_command([args])
 
-    def read_response(self, disable_decoding: bool = False, **kwargs: Any) -> Any:
+    def read_response(self, disable_decoding: bool = False, timeout: float | None = None, **kwargs: Any) -> Any:
+        if not self.listener.wait(timeout):
+            raise redis.TimeoutError(f"Timeout reading from {self._host_error()}")
         reply = self._replies.popleft()
         if isinstance(reply, redis.RedisError):
             raise reply
