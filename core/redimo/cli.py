@@ -1,4 +1,4 @@
-"""The ``redimo`` command: ``create-table``, ``migrate`` and ``verify`` (``redimo COMMAND --help``)."""
+"""The ``redimo`` command: ``create-table``, ``migrate``, ``verify`` and ``sweep`` (``redimo COMMAND --help``)."""
 
 from __future__ import annotations
 
@@ -18,6 +18,7 @@ from .gateway import Gateway
 from .migrate import TYPES, MigrationError, Options, Selection, migrate, open_source
 from .protocol import ReplyError
 from .rdb import RDBError
+from .sweep import GRACE, Sweep
 from .table import create_table
 from .verify import verify
 
@@ -150,6 +151,26 @@ def run_verify(parser: argparse.ArgumentParser, arguments: argparse.Namespace) -
     return 1 if differing else 0
 
 
+def run_sweep(arguments: argparse.Namespace) -> int:
+    from tqdm import tqdm
+
+    gateway = Gateway(arguments.table, **gateway_options(arguments))
+    with tqdm(unit=" items", file=sys.stderr, disable=arguments.no_progress or None, desc="sweep") as bar:
+        checkpoint = Path(arguments.checkpoint) if arguments.checkpoint else None
+        result = Sweep(gateway, arguments.namespace, grace=arguments.grace, workers=arguments.workers,
+                       dry_run=arguments.dry_run, checkpoint=checkpoint, progress=bar.update).run()
+    if arguments.json:
+        print(json.dumps(result, indent=2))
+        return 0
+    verb = "Would delete" if result["dry_run"] else "Deleted"
+    kinds = ", ".join(f"{count} {kind}" for kind, count in sorted(result["deleted_by_kind"].items())) or "nothing"
+    print(f"Scanned {result['items_scanned']} items ({result['read_units']} RCU) in {result['seconds']} s.")
+    print(f"{verb} {result['deleted']} unreachable items ({kinds}), {result['deleted_bytes']} bytes"
+          f"{'' if result['dry_run'] else ', ' + str(result['write_units']) + ' WCU'}; "
+          f"{result['kept_reachable_again']} found unreachable were reachable again and kept.")
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="redimo", description="Redimo: Redis data structures on DynamoDB")
     commands = parser.add_subparsers(dest="command", required=True)
@@ -171,7 +192,27 @@ def main(argv: list[str] | None = None) -> int:
     add_target(check, table_required=True)
     check.add_argument("--sample", type=int, help="compare a random sample of this many keys (default: all)")
     check.add_argument("--tolerance", type=float, default=5.0, help="seconds TTLs may differ by (default 5)")
+    sweep = commands.add_parser("sweep", help="delete the items no live key reaches (docs/data-model.md)")
+    sweep.add_argument("--table", required=True, help="the Redimo table")
+    sweep.add_argument("--namespace", help="only this namespace (default: every namespace of the table)")
+    sweep.add_argument("--dry-run", action="store_true", help="count what is unreachable now; delete nothing")
+    sweep.add_argument("--workers", type=int, default=4, help="parallel Scan segments (default 4)")
+    sweep.add_argument("--grace", type=float, default=GRACE,
+                       help=f"seconds an item must stay unreachable before it is deleted (default {GRACE:g})")
+    sweep.add_argument("--checkpoint", help="resume file: the Scan's positions (default: none)")
+    sweep.add_argument("--json", action="store_true", help="print a machine-readable summary")
+    sweep.add_argument("--no-progress", action="store_true", help="no progress bar (drawn on a terminal only)")
+    sweep.add_argument("--endpoint-url", help="DynamoDB endpoint (default: boto3's configuration)")
+    sweep.add_argument("--region", help="AWS region (default: boto3's configuration)")
     arguments = parser.parse_args(argv)
+    if arguments.command == "sweep":
+        if arguments.workers < 1 or arguments.grace < 0:
+            parser.error("--workers must be at least 1 and --grace at least 0")
+        try:
+            return run_sweep(arguments)
+        except (ValueError, ReplyError, BotoCoreError, ClientError, RedisError) as error:
+            print(f"redimo: error: {error}", file=sys.stderr)
+            return 1
     if arguments.command in ("migrate", "verify"):
         if arguments.command == "migrate" and arguments.workers < 1:
             parser.error("--workers must be at least 1")

@@ -42,6 +42,9 @@ _single_shot = threading.local()  # set while an exactly-once write is sent: bot
 BATCH_GET_LIMIT = 100
 BATCH_WRITE_LIMIT = 25
 TRANSACTION_LIMIT = 100
+RETRIES = 8  # attempts of a PartiQL statement refused by throttling or an internal error
+RETRIED_STATEMENT_ERRORS = frozenset({"ThrottlingError", "ProvisionedThroughputExceeded", "RequestLimitExceeded",
+                                      "InternalServerError", "TransactionConflict"})
 READ_OPERATIONS = frozenset({"get_item", "batch_get_item", "query", "scan", "transact_get_items"})
 
 
@@ -325,6 +328,32 @@ class Gateway:
                     self._backoff(attempt)
                     attempt += 1
 
+    def batch_execute(self, statements: list[dict]) -> list[dict]:
+        """PartiQL statements (``{"Statement": ..., "Parameters": [...]}``), 25 to a BatchExecuteStatement,
+        each conditional on its own WHERE clause; one response a statement (``{"Error": {"Code": ...}}``
+        when refused). Statements refused by throttling or an internal error are sent again with
+        backoff, up to RETRIES times. DynamoDB Local runs them; moto's PartiQL does not (its DELETE
+        parser takes no ``?`` parameters)."""
+        responses: list[dict] = [{} for _ in statements]
+        for start in range(0, len(statements), BATCH_WRITE_LIMIT):
+            pending = list(range(start, min(start + BATCH_WRITE_LIMIT, len(statements))))
+            for attempt in range(RETRIES):
+                answer = self.call("batch_execute_statement", Statements=[statements[index] for index in pending])
+                retry = []
+                for index, response in zip(pending, answer["Responses"]):
+                    responses[index] = response
+                    if response.get("Error", {}).get("Code") in RETRIED_STATEMENT_ERRORS:
+                        retry.append(index)
+                if not retry:
+                    break
+                pending = retry
+                self._backoff(attempt)
+        return responses
+
+    def describe(self) -> dict:
+        """The table's description (DescribeTable): item count and size, approximate, every 6 hours."""
+        return self.client.describe_table(TableName=self.table)["Table"]
+
     def transact_write(self, actions: list[dict]) -> None:
         """One TransactWriteItems (at most 100 actions). Each action is ``{"Put": {...}}``,
         ``{"Update": ...}``, ``{"Delete": ...}`` or ``{"ConditionCheck": ...}`` without TableName.
@@ -413,9 +442,14 @@ class Gateway:
 
     def scan_page(self, *, filter_expression: str | None = None, values: dict | None = None,
                   names: dict | None = None, projection: str | None = None, limit: int | None = None,
-                  start: Item | None = None) -> tuple[list[Item], Item | None]:
-        """One Scan page: (items, last evaluated key or None at the end)."""
-        params: dict[str, Any] = {"TableName": self.table, "ConsistentRead": self.consistent_reads}
+                  start: Item | None = None, segment: tuple[int, int] | None = None,
+                  consistent: bool | None = None) -> tuple[list[Item], Item | None]:
+        """One Scan page (of ``segment`` = (index, count) of a parallel Scan; ``consistent`` overrides
+        the gateway's read consistency): (items, last evaluated key or None at the end)."""
+        params: dict[str, Any] = {"TableName": self.table,
+                                  "ConsistentRead": self.consistent_reads if consistent is None else consistent}
+        if segment:
+            params["Segment"], params["TotalSegments"] = segment
         if filter_expression:
             params["FilterExpression"] = filter_expression
         if values:

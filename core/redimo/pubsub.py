@@ -51,12 +51,13 @@ CHANNELS = b"\x05channels"
 PATTERNS = b"\x05patterns"
 ID_LENGTH = 12  # characters of a listener id
 PUSHED = object()  # a session handler's "reply": its replies were pushed to the connection's queue
+SIDE_SUFFIX = "\x1bpubsub"  # the side namespace's name is the client's namespace + this
 
 
 def side(db: Database) -> Database:
     """The side namespace of ``db``'s, on the real gateway (not a MULTI's staging or a pipeline's)."""
     gateway = getattr(db.gateway, "gateway", db.gateway)
-    return db.other(db.namespace + "\x1bpubsub", gateway)
+    return db.other(db.namespace + SIDE_SUFFIX, gateway)
 
 
 def slot_key(db: Database, channel: bytes, seq: int) -> Item:
