@@ -339,7 +339,7 @@ class Writer:
         self.databases = {db: Database(self.gateway, namespace) if self.gateway else offline_database(namespace)
                           for db, namespace in target.namespaces.items()}
 
-    def write_chunk(self, number: int, entries: list[rdb.Entry]) -> Tally:
+    def write_chunk(self, entries: list[rdb.Entry]) -> Tally:
         tally, keyed, names = Tally(), [], []
         now = millis()
         for entry in entries:
@@ -365,8 +365,9 @@ class Writer:
             tally.write_units = sum(write_units(item) for _, item in pairs)
             tally.requests = math.ceil(len(pairs) / BATCH_WRITE_LIMIT)
         elif self.target.files is not None:
-            self.write_files(number, [item for _, item in pairs])
-            self.checkpoint_keys(names)
+            if names:
+                self.write_files(names[0], [item for _, item in pairs])
+                self.checkpoint_keys(names)
         else:
             self.write_table(pairs, keyed, names, tally)
         return tally
@@ -393,10 +394,11 @@ class Writer:
         if self.target.checkpoint is not None:
             append_line(self.target.checkpoint, names)
 
-    def write_files(self, number: int, items: list[Item]) -> None:
-        """DynamoDB JSON for S3 ImportTable: one gzip file a chunk, an ``{"Item": ...}`` a line."""
+    def write_files(self, first: str, items: list[Item]) -> None:
+        """DynamoDB JSON for S3 ImportTable: one gzip file a chunk (named after its first key, so a
+        resumed run adds files), an ``{"Item": ...}`` a line."""
         assert self.target.files is not None
-        path = self.target.files / f"redimo-{number:08d}.json.gz"
+        path = self.target.files / f"redimo-{first}.json.gz"
         with gzip.open(path.with_suffix(".tmp"), "wt") as out:
             for item in items:
                 out.write(json.dumps({"Item": dynamodb_json(item)}, separators=(",", ":")) + "\n")
@@ -426,9 +428,9 @@ def _start_worker(target: Target) -> None:
     _writer = Writer(target)
 
 
-def _write_in_worker(number: int, entries: list[rdb.Entry]) -> Tally:
+def _write_in_worker(entries: list[rdb.Entry]) -> Tally:
     assert _writer is not None
-    return _writer.write_chunk(number, entries)
+    return _writer.write_chunk(entries)
 
 
 def chunks(entries: Iterator[rdb.Entry]) -> Iterator[list[rdb.Entry]]:
@@ -459,16 +461,16 @@ def run(source: RDBSource | RedisSource, selection: Selection, target: Target, w
         tally.add(result)
         progress(source.position(), sum(tally.keys.values()))
 
-    numbered = enumerate(chunks(source.entries(selection, skip)))
+    pieces = chunks(source.entries(selection, skip))
     if workers <= 1:  # this process: the next chunk is read while one is written (botocore waits without the GIL)
         writer = Writer(target)
         with ThreadPoolExecutor(1) as pool:
             writing = None
             try:
-                for number, chunk in numbered:
+                for chunk in pieces:
                     if writing is not None:
                         done(writing.result())
-                    writing = pool.submit(writer.write_chunk, number, chunk)
+                    writing = pool.submit(writer.write_chunk, chunk)
             finally:
                 if writing is not None:
                     done(writing.result())
@@ -477,8 +479,8 @@ def run(source: RDBSource | RedisSource, selection: Selection, target: Target, w
     with context.Pool(workers, initializer=_start_worker, initargs=(target,)) as pool:
         waiting: list = []
         try:
-            for number, chunk in numbered:
-                waiting.append(pool.apply_async(_write_in_worker, (number, chunk)))
+            for chunk in pieces:
+                waiting.append(pool.apply_async(_write_in_worker, (chunk,)))
                 while len(waiting) >= 2 * workers or (waiting and waiting[0].ready()):
                     done(waiting.pop(0).get())
         except rdb.RDBError:
