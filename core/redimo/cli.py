@@ -1,4 +1,5 @@
-"""The ``redimo`` command: ``create-table``, ``migrate``, ``verify`` and ``sweep`` (``redimo COMMAND --help``)."""
+"""The ``redimo`` command: ``create-table``, ``migrate``, ``verify``, ``sweep`` and ``serve``
+(``redimo COMMAND --help``)."""
 
 from __future__ import annotations
 
@@ -18,6 +19,7 @@ from .gateway import Gateway
 from .migrate import TYPES, MigrationError, Options, Selection, migrate, open_source
 from .protocol import ReplyError
 from .rdb import RDBError
+from .server import add_serve_command, run_serve
 from .sweep import GRACE, Sweep
 from .table import create_table
 from .verify import verify
@@ -204,7 +206,10 @@ def main(argv: list[str] | None = None) -> int:
     sweep.add_argument("--no-progress", action="store_true", help="no progress bar (drawn on a terminal only)")
     sweep.add_argument("--endpoint-url", help="DynamoDB endpoint (default: boto3's configuration)")
     sweep.add_argument("--region", help="AWS region (default: boto3's configuration)")
+    add_serve_command(commands)
     arguments = parser.parse_args(argv)
+    if arguments.command == "serve":
+        return run_serve(arguments)
     if arguments.command == "sweep":
         if arguments.workers < 1 or arguments.grace < 0:
             parser.error("--workers must be at least 1 and --grace at least 0")
