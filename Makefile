@@ -6,10 +6,14 @@ DYNAMODB_LOCAL_VERSION := 11.1.0
 DYNAMODB_LOCAL_DIR := .cache/dynamodb-local
 export REDIMO_DYNAMODB_LOCAL_DIR := $(abspath $(DYNAMODB_LOCAL_DIR))
 
-.PHONY: test demo bench bench-migrate bench-celery celery-integration django-redis-tests deps system-packages clean
+.PHONY: test test-boto3 demo bench bench-migrate bench-celery celery-integration django-redis-tests deps system-packages clean
 
 test: deps
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
+
+# the suite with the lean transport off: every DynamoDB request through boto3
+test-boto3: deps
+	REDIMO_LEAN=0 $(BIN)/python -m pytest $(PYTEST_ARGS)
 
 demo: deps
 	$(BIN)/python example_project/demo.py

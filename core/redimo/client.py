@@ -122,7 +122,8 @@ class Redimo(redis.Redis):
     ``client`` is a boto3 DynamoDB client; without one, the remaining keyword arguments
     (``endpoint_url``, ``region_name``, ``retry_mode``, ``max_attempts``, ``connect_attempts``,
     ``connect_timeout``, ``read_timeout``, or boto3 session options) configure a new one, and anything unset comes from
-    boto3's own configuration.
+    boto3's own configuration. ``lean=False`` (or ``REDIMO_LEAN=0`` in the environment) sends every request
+    through boto3 instead of the lean transport (see redimo/transport.py).
 
     ``compact_max_entries`` and ``compact_max_bytes`` say when a small hash, set, sorted set or stream leaves the
     compact encoding (its members inside its head item) for one item per member, as Redis's

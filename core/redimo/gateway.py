@@ -30,6 +30,8 @@ from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import ResponseError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
+from .transport import LeanTransport
+
 Item = dict[str, dict[str, Any]]  # a DynamoDB item in the low-level attribute-value format
 
 ONCE_ATTEMPTS = 8  # attempts of an exactly-once write (the gateway retries those, not botocore)
@@ -98,6 +100,7 @@ def make_client(
     read_timeout: float = 10.0,
     max_pool_connections: int = 50,
     connect_attempts: int = 2,
+    lean: bool = True,
     **session_options: Any,
 ):
     """A boto3 DynamoDB client; unset options come from boto3's own configuration
@@ -108,7 +111,8 @@ def make_client(
     mode each request gets all of them (botocore's retry quota, which gives up on every request after
     a burst of errors, is not used). Failing to *connect* at all is given up after
     ``connect_attempts`` attempts, so an unreachable endpoint fails within about
-    ``connect_attempts * connect_timeout`` seconds instead of ``(max_attempts + 1) * connect_timeout``."""
+    ``connect_attempts * connect_timeout`` seconds instead of ``(max_attempts + 1) * connect_timeout``.
+    ``lean=False``: gateways send this client's requests through boto3, never the lean transport."""
     config = Config(
         retries={"mode": retry_mode, "max_attempts": max_attempts},
         connect_timeout=connect_timeout,
@@ -118,28 +122,41 @@ def make_client(
     session = boto3.session.Session(**session_options)
     region_name = region_name or session.region_name or os.environ.get("AWS_REGION")  # botocore reads AWS_DEFAULT_REGION
     client = session.client("dynamodb", endpoint_url=endpoint_url, region_name=region_name, config=config)
+    client.redimo_retries = RetryRule(retry_mode, max_attempts, connect_attempts)  # the lean transport's too
+    client.redimo_lean = lean
+    client.meta.events.register_first("needs-retry.dynamodb", client.redimo_retries, unique_id="redimo-retries")
+    return client
 
-    def retry_delay(attempts: int, response: Any = None, caught_exception: Exception | None = None,
-                    **_: Any) -> float | bool | None:
-        """botocore's needs-retry decision: seconds to wait before the next attempt, False for none,
-        None to leave it to botocore's own handler."""
+
+@dataclass(frozen=True)
+class RetryRule:
+    """The gateway's retry decision, for botocore (as a ``needs-retry`` handler) and the lean transport."""
+
+    mode: str
+    max_attempts: int
+    connect_attempts: int
+
+    def delay(self, attempts: int, code: str | None, status: int, exception: Exception | None) -> float | bool | None:
+        """Seconds to wait before the next attempt, False for none, None when this rule does not decide."""
         if getattr(_single_shot, "on", False) or (
-                isinstance(caught_exception, BotocoreConnectionError) and attempts >= connect_attempts):
+                isinstance(exception, BotocoreConnectionError) and attempts >= self.connect_attempts):
             return False  # an exactly-once write (the gateway retries it), or an unreachable endpoint
-        if retry_mode != "standard":
+        if self.mode != "standard":
             return None
-        if attempts > max_attempts:
+        if attempts > self.max_attempts:
             return False
-        code = (response[1].get("Error", {}).get("Code") if response is not None else None)
-        status = response[0].status_code if response is not None else 0
         if code in THROTTLED:
             return random.random() * min(20.0, 0.05 * 2**attempts)
-        if status >= 500 or isinstance(caught_exception, TRANSIENT):
+        if status >= 500 or isinstance(exception, TRANSIENT):
             return random.random() * min(20.0, 0.025 * 2**attempts)
         return None  # not retryable here; botocore's handler may know better (a bad checksum, ...)
 
-    client.meta.events.register_first("needs-retry.dynamodb", retry_delay, unique_id="redimo-retries")
-    return client
+    def __call__(self, attempts: int, response: Any = None, caught_exception: Exception | None = None,
+                 **_: Any) -> float | bool | None:
+        """botocore's needs-retry event; None leaves the decision to botocore's own handler."""
+        code = response[1].get("Error", {}).get("Code") if response is not None else None
+        status = response[0].status_code if response is not None else 0
+        return self.delay(attempts, code, status, caught_exception)
 
 
 def _no_retry_for_single_shots(**_: Any) -> bool | None:
@@ -152,10 +169,12 @@ class Gateway:
 
     nested_paths = True  # expressions may name map entries (``m.#member``); a MULTI's staging may not
 
-    def __init__(self, table: str, client: Any = None, consistent_reads: bool = True,
+    def __init__(self, table: str, client: Any = None, consistent_reads: bool = True, lean: bool = True,
                  **client_options: Any) -> None:
         self.table = table
-        self.client = client if client is not None else make_client(**client_options)
+        self.client = client if client is not None else make_client(lean=lean, **client_options)
+        lean = lean and os.environ.get("REDIMO_LEAN", "1") != "0"
+        self.transport = LeanTransport.for_client(self.client) if lean else None  # None: boto3 sends it all
         self.consistent_reads = consistent_reads
         self.usage = Usage()
         self._lock = threading.Lock()
@@ -182,10 +201,14 @@ class Gateway:
                     self.usage.write_units += entry.get("CapacityUnits", 0.0)
 
     def call(self, operation: str, **params: Any) -> dict:
-        """One DynamoDB request (botocore retries throttling and transient errors inside it)."""
+        """One DynamoDB request, through the lean transport when it serves the call, else boto3 (either
+        retries throttling and transient errors inside it)."""
         params.setdefault("ReturnConsumedCapacity", "TOTAL")
         try:
-            response = getattr(self.client, operation)(**params)
+            if self.transport is not None and self.transport.serves(operation):
+                response = self.transport.call(operation, params)
+            else:
+                response = getattr(self.client, operation)(**params)
         except ClientError as error:
             self._record(operation, error.response.get("ConsumedCapacity"))
             if error.response.get("Error", {}).get("Code") == "ResourceNotFoundException":

@@ -1,0 +1,372 @@
+"""The lean transport: DynamoDB's JSON protocol sent without boto3's machinery.
+
+For the operations Redimo sends most, :class:`LeanTransport` serializes with orjson, signs with SigV4
+(the same bytes as botocore's ``SigV4Auth``), sends through a urllib3 connection pool configured as the
+boto3 client's, and returns what botocore would have parsed; errors are botocore's ``ClientError``
+classes and connection exceptions, retried by the gateway's :class:`~redimo.gateway.RetryRule`. A
+client it cannot honour (proxies, a non-standard retry mode, no :func:`~redimo.gateway.make_client`
+retry rule, a custom endpoint path) gets no transport; a call while a foreign event handler is active
+on the client (moto's ``mock_aws``, botocore's ``Stubber``, a test's ``before-send`` hook) goes
+through boto3.
+"""
+
+from __future__ import annotations
+
+import binascii
+import hashlib
+import hmac
+import os
+import random
+import socket
+import time
+import uuid
+from typing import TYPE_CHECKING, Any, Callable
+from urllib.parse import quote, urlsplit
+
+import botocore
+import orjson
+import urllib3
+from botocore.awsrequest import HeadersDict
+from botocore.client import BaseClient
+from botocore.exceptions import (ConnectionClosedError, ConnectTimeoutError, EndpointConnectionError,
+                                 HTTPClientError, ReadTimeoutError, SSLError)
+from botocore.exceptions import ConnectionError as BotocoreConnectionError
+from botocore.httpsession import URLLib3Session, create_urllib3_context, get_cert_path
+from botocore.parsers import create_parser
+from botocore.retries.standard import ThrottledRetryableChecker, TransientRetryableChecker
+from urllib3.connection import HTTPConnection, HTTPSConnection
+from urllib3.exceptions import ConnectTimeoutError as URLLib3ConnectTimeoutError
+from urllib3.exceptions import NewConnectionError, ProtocolError
+from urllib3.exceptions import ReadTimeoutError as URLLib3ReadTimeoutError
+from urllib3.exceptions import SSLError as URLLib3SSLError
+
+if TYPE_CHECKING:
+    from .gateway import RetryRule
+
+OPERATIONS = {"get_item": "GetItem", "put_item": "PutItem", "update_item": "UpdateItem",
+              "delete_item": "DeleteItem", "batch_get_item": "BatchGetItem", "batch_write_item": "BatchWriteItem",
+              "transact_write_items": "TransactWriteItems", "transact_get_items": "TransactGetItems",
+              "query": "Query", "scan": "Scan", "batch_execute_statement": "BatchExecuteStatement",
+              "execute_statement": "ExecuteStatement"}
+# events whose handlers change what boto3 sends or returns: only botocore's own (and Redimo's retry
+# rule) may be registered for a call to take the lean path
+WATCHED_EVENTS = ("provide-client-params", "before-parameter-build", "before-call", "request-created",
+                  "before-sign", "before-send", "needs-retry", "before-parse", "after-call")
+# retried by botocore's standard handler beyond the gateway's rule (the gateway's jitter is used here)
+MORE_RETRYABLE_CODES = frozenset(TransientRetryableChecker._TRANSIENT_ERROR_CODES
+                                 + ThrottledRetryableChecker._THROTTLED_ERROR_CODES)
+MORE_RETRYABLE_STATUSES = frozenset({429, 500, 502, 503, 504})
+CONTENT_TYPE = "application/x-amz-json-1.0"
+USER_AGENT = f"redimo-lean Botocore/{botocore.__version__}"
+
+
+# -- SigV4 ----------------------------------------------------------------------------------
+class Signer:
+    """AWS Signature Version 4 for one region and service, with the signing key cached per date."""
+
+    def __init__(self, region: str, service: str) -> None:
+        self.region = region
+        self.service = service
+        self._keys: dict[tuple[str, str], bytes] = {}
+
+    def _key(self, secret: str, date: str) -> bytes:
+        key = self._keys.get((secret, date))
+        if key is None:
+            key = f"AWS4{secret}".encode()
+            for part in (date, self.region, self.service, "aws4_request"):
+                key = hmac.new(key, part.encode(), hashlib.sha256).digest()
+            if len(self._keys) > 8:
+                self._keys.clear()
+            self._keys[(secret, date)] = key
+        return key
+
+    def authorization(self, access_key: str, secret: str, amz_date: str, path: str,
+                      headers: dict[str, str], body: bytes) -> str:
+        """The Authorization header of a request without a query string; ``headers`` are the signed
+        ones, by lower-case name, ``host`` included."""
+        names = sorted(headers)
+        canonical_headers = "".join(f"{name}:{' '.join(headers[name].split())}\n" for name in names)
+        signed = ";".join(names)
+        canonical = f"POST\n{path}\n\n{canonical_headers}\n{signed}\n{hashlib.sha256(body).hexdigest()}"
+        scope = f"{amz_date[:8]}/{self.region}/{self.service}/aws4_request"
+        to_sign = f"AWS4-HMAC-SHA256\n{amz_date}\n{scope}\n{hashlib.sha256(canonical.encode()).hexdigest()}"
+        signature = hmac.new(self._key(secret, amz_date[:8]), to_sign.encode(), hashlib.sha256).hexdigest()
+        return f"AWS4-HMAC-SHA256 Credential={access_key}/{scope}, SignedHeaders={signed}, Signature={signature}"
+
+
+# -- DynamoDB JSON ----------------------------------------------------------------------------
+def _base64(value: Any) -> str:
+    if isinstance(value, (bytes, bytearray, memoryview)):
+        return binascii.b2a_base64(value, newline=False).decode()
+    raise TypeError(f"cannot send {type(value).__name__} to DynamoDB")
+
+
+def encode(params: dict) -> bytes:
+    """A request body: binary values (anywhere) as base64 text, as botocore sends them."""
+    return orjson.dumps(params, default=_base64)
+
+
+def _value(value: dict) -> None:
+    if "B" in value:
+        value["B"] = binascii.a2b_base64(value["B"])
+    elif "BS" in value:
+        value["BS"] = [binascii.a2b_base64(element) for element in value["BS"]]
+    elif "M" in value:
+        _item(value["M"])
+    elif "L" in value:
+        for element in value["L"]:
+            _value(element)
+
+
+def _item(item: dict) -> None:
+    for value in item.values():
+        _value(value)
+
+
+def decode(data: dict) -> dict:
+    """Base64 of binary values to bytes, in place, wherever DynamoDB's responses hold items."""
+    for name in ("Item", "Attributes", "LastEvaluatedKey"):
+        if name in data:
+            _item(data[name])
+    for item in data.get("Items", ()):
+        _item(item)
+    responses = data.get("Responses")
+    if isinstance(responses, dict):  # BatchGetItem
+        for items in responses.values():
+            for item in items:
+                _item(item)
+    elif responses:  # TransactGetItems, BatchExecuteStatement
+        for response in responses:
+            if "Item" in response:
+                _item(response["Item"])
+            if "Item" in response.get("Error", ()):
+                _item(response["Error"]["Item"])
+    for request in data.get("UnprocessedKeys", {}).values():
+        for key in request.get("Keys", ()):
+            _item(key)
+    for writes in data.get("UnprocessedItems", {}).values():
+        for write in writes:
+            if "PutRequest" in write:
+                _item(write["PutRequest"]["Item"])
+            if "DeleteRequest" in write:
+                _item(write["DeleteRequest"]["Key"])
+    metrics = data.get("ItemCollectionMetrics") or {}
+    if "ItemCollectionKey" in metrics:  # PutItem, UpdateItem, DeleteItem
+        _item(metrics["ItemCollectionKey"])
+    else:  # BatchWriteItem, TransactWriteItems: by table
+        for table_metrics in metrics.values():
+            for metric in table_metrics:
+                _item(metric.get("ItemCollectionKey", {}))
+    return data
+
+
+def _module(handler: Callable) -> str:
+    return getattr(handler, "__module__", None) or type(handler).__module__
+
+
+def _own(handler: Callable) -> bool:
+    """Registered by botocore itself (not its Stubber) or by Redimo's gateway."""
+    module = _module(handler)
+    return (module.startswith("botocore.") and module != "botocore.stub") or module == "redimo.gateway"
+
+
+# -- the transport ----------------------------------------------------------------------------
+class _OneWrite:
+    """A urllib3 connection that writes a request's head and (bytes) body with one send: urllib3 sends
+    them apart, and the second system call costs as much client CPU as the signing."""
+
+    _holding = False
+    _head = b""
+
+    def request(self, method: str, url: str, body: Any = None, headers: Any = None, **options: Any) -> None:
+        self._holding = isinstance(body, bytes) and bool(body)
+        super().request(method, url, body, headers, **options)  # type: ignore[misc]
+
+    def send(self, data: bytes) -> None:
+        if self._holding:
+            if not self._head:
+                self._head = data  # the head; the body comes next
+                return
+            data, self._head, self._holding = self._head + data, b"", False
+        super().send(data)  # type: ignore[misc]
+
+
+class _Connection(_OneWrite, HTTPConnection):
+    pass
+
+
+class _TLSConnection(_OneWrite, HTTPSConnection):
+    pass
+
+
+class LeanTransport:
+    """Sends the operations in OPERATIONS for one boto3 DynamoDB client (see the module's docstring)."""
+
+    def __init__(self, client: Any, rule: RetryRule, pool: urllib3.HTTPConnectionPool, host: str) -> None:
+        self.client = client
+        self.rule = rule
+        self.pool = pool
+        self.url = client.meta.endpoint_url.rstrip("/") + "/"  # as botocore names it in its exceptions
+        self.host = host
+        self.signer = Signer(client._request_signer._region_name, client._request_signer._signing_name)
+        self._events = client.meta.events._emitter
+        self._seen: dict | None = None  # the emitter's lookup cache when `_foreign` was computed
+        self._foreign: dict[str, list[Callable]] = {}
+        self._parser = create_parser("json")
+        self._members: dict[str, frozenset[str]] = {}
+
+    @classmethod
+    def for_client(cls, client: Any) -> LeanTransport | None:
+        """The transport for ``client``, or None when it must go through boto3."""
+        if not isinstance(client, BaseClient):  # a stand-in (a test's, a benchmark's) sees every call
+            return None
+        rule = getattr(client, "redimo_retries", None)  # set by make_client
+        http, signer, meta = client._endpoint.http_session, client._request_signer, client.meta
+        if (rule is None or not getattr(client, "redimo_lean", False) or rule.mode != "standard"
+                or type(http) is not URLLib3Session or signer._signature_version != "v4"
+                or signer._credentials is None or not hasattr(meta.events, "_emitter")):
+            return None
+        url = meta.endpoint_url
+        parts = urlsplit(url)
+        if parts.path not in ("", "/") or parts.query or http._proxy_config.proxy_url_for(url):
+            return None
+        config = meta.config
+        options: dict[str, Any] = {
+            "timeout": urllib3.Timeout(connect=config.connect_timeout, read=config.read_timeout),
+            "maxsize": config.max_pool_connections, "retries": False, "socket_options": http._socket_options}
+        if parts.scheme == "https":
+            verify = http._verify
+            options.update(ssl_context=create_urllib3_context(), cert_file=http._cert_file,
+                           key_file=http._key_file, cert_reqs="CERT_REQUIRED" if verify else "CERT_NONE",
+                           ca_certs=get_cert_path(verify) if verify else None)
+        host = parts.hostname or ""
+        if ":" in host:
+            host = f"[{host}]"
+        if parts.port is not None and parts.port != {"http": 80, "https": 443}.get(parts.scheme):
+            host = f"{host}:{parts.port}"
+        pool = urllib3.connection_from_url(url, **options)
+        pool.ConnectionCls = _TLSConnection if parts.scheme == "https" else _Connection
+        return cls(client, rule, pool, host)
+
+    def serves(self, operation: str) -> bool:
+        """Whether ``operation`` takes the lean path now: one it knows, no foreign handler active."""
+        name = OPERATIONS.get(operation)
+        if name is None:
+            return False
+        if self._events._lookup_cache is not self._seen:  # handlers were (un)registered
+            self._seen = self._events._lookup_cache
+            self._foreign = {}
+        foreign = self._foreign.get(name)
+        if foreign is None:
+            foreign = self._foreign[name] = [
+                handler for event in WATCHED_EVENTS
+                for handler in self._events._handlers.prefix_search(f"{event}.dynamodb.{name}")
+                if not _own(handler)]
+        # moto's BotocoreStubber is registered for every client once moto is imported, enabled only in mock_aws
+        return all(getattr(handler, "enabled", None) is False for handler in foreign)
+
+    def call(self, operation: str, params: dict) -> dict:
+        """What ``getattr(client, operation)(**params)`` returns, or the exception it raises."""
+        name = OPERATIONS[operation]
+        if name == "TransactWriteItems" and "ClientRequestToken" not in params:
+            params = {**params, "ClientRequestToken": str(uuid.uuid4())}  # as botocore's idempotency token
+        body = encode(params)
+        attempts = 0
+        while True:
+            attempts += 1
+            response, error, code, bad_checksum = None, None, None, False
+            try:
+                response = self._send(name, body)
+            except (BotocoreConnectionError, HTTPClientError) as caught:
+                error = caught
+            if response is not None:
+                checksum = response.headers.get("x-amz-crc32")
+                bad_checksum = checksum is not None and binascii.crc32(response.data) != int(checksum)
+                if response.status >= 300:
+                    parsed = self._parse_error(name, response)
+                    code = parsed["Error"].get("Code")
+            delay = self.rule.delay(attempts, code, response.status if response is not None else 0, error)
+            if delay is None and attempts <= self.rule.max_attempts and (
+                    bad_checksum or error is not None or code in MORE_RETRYABLE_CODES
+                    or (response is not None and response.status in MORE_RETRYABLE_STATUSES)):
+                delay = random.random() * min(20.0, 0.025 * 2**attempts)  # as the rule's transient errors
+            if delay is not None and delay is not False:
+                time.sleep(delay)
+                continue
+            if error is not None:
+                raise error
+            assert response is not None
+            if response.status >= 300:
+                parsed["ResponseMetadata"]["RetryAttempts"] = attempts - 1
+                raise self.client.exceptions.from_code(code)(parsed, name)
+            return self._parse(name, response, attempts - 1)
+
+    def _send(self, name: str, body: bytes) -> urllib3.BaseHTTPResponse:
+        """One signed POST; urllib3's exceptions become botocore's, as botocore's URLLib3Session does."""
+        credentials = self.client._request_signer._credentials.get_frozen_credentials()  # refreshed if due
+        amz_date = time.strftime("%Y%m%dT%H%M%SZ", time.gmtime())
+        target = f"DynamoDB_20120810.{name}"
+        signed = {"content-type": CONTENT_TYPE, "host": self.host, "x-amz-date": amz_date, "x-amz-target": target}
+        if credentials.token:
+            signed["x-amz-security-token"] = credentials.token
+        headers = {"X-Amz-Target": target, "Content-Type": CONTENT_TYPE, "User-Agent": USER_AGENT,
+                   "X-Amz-Date": amz_date,
+                   "Authorization": self.signer.authorization(credentials.access_key, credentials.secret_key,
+                                                              amz_date, "/", signed, body)}
+        if credentials.token:
+            headers["X-Amz-Security-Token"] = credentials.token
+        trace = os.environ.get("_X_AMZN_TRACE_ID")
+        if trace and os.environ.get("AWS_LAMBDA_FUNCTION_NAME"):  # botocore's recursion detection header
+            headers["X-Amzn-Trace-Id"] = quote(trace, safe="-=;:+&[]{}\"',")
+        try:
+            return self.pool.urlopen("POST", "/", body=body, headers=headers, retries=False,
+                                     redirect=False, assert_same_host=False, preload_content=True,
+                                     decode_content=False, enforce_content_length=False)
+        except URLLib3SSLError as error:
+            raise SSLError(endpoint_url=self.url, error=error)
+        except (NewConnectionError, socket.gaierror) as error:
+            raise EndpointConnectionError(endpoint_url=self.url, error=error)
+        except URLLib3ConnectTimeoutError as error:
+            raise ConnectTimeoutError(endpoint_url=self.url, error=error)
+        except URLLib3ReadTimeoutError as error:
+            raise ReadTimeoutError(endpoint_url=self.url, error=error)
+        except ProtocolError as error:
+            raise ConnectionClosedError(error=error, request=None, endpoint_url=self.url)
+        except Exception as error:
+            raise HTTPClientError(error=error)
+
+    def _response_dict(self, name: str, response: urllib3.BaseHTTPResponse) -> dict:
+        return {"headers": HeadersDict(response.headers), "status_code": response.status, "body": response.data,
+                "context": {"operation_name": name}}
+
+    def _parse_error(self, name: str, response: urllib3.BaseHTTPResponse) -> dict:
+        """An error response as botocore parses it, its modeled members (Item, CancellationReasons) included."""
+        model = self.client.meta.service_model
+        response_dict = self._response_dict(name, response)
+        parsed = self._parser.parse(response_dict, model.operation_model(name).output_shape)
+        shape = model.shape_for_error_code(parsed["Error"].get("Code"))
+        if shape is not None:
+            parsed.update(self._parser.parse(response_dict, shape))
+        return parsed
+
+    def _parse(self, name: str, response: urllib3.BaseHTTPResponse, retries: int) -> dict:
+        """A successful response as botocore parses it: the output shape's members, then ResponseMetadata."""
+        members = self._members.get(name)
+        if members is None:
+            shape = self.client.meta.service_model.operation_model(name).output_shape
+            members = self._members[name] = frozenset(shape.members)
+        try:
+            data = orjson.loads(response.data) if response.data else {}
+        except orjson.JSONDecodeError:  # a corrupted body botocore would still parse (leniently)
+            parsed = self._parser.parse(self._response_dict(name, response),
+                                        self.client.meta.service_model.operation_model(name).output_shape)
+            parsed["ResponseMetadata"]["RetryAttempts"] = retries
+            return parsed
+        parsed = decode({key: value for key, value in data.items() if key in members and value is not None})
+        headers = {name.lower(): response.headers[name] for name in response.headers}  # as botocore's HTTPHeaders
+        metadata: dict[str, Any] = {}
+        if "x-amzn-requestid" in headers:
+            metadata["RequestId"] = headers["x-amzn-requestid"]
+        metadata.update(HTTPStatusCode=response.status, HTTPHeaders=headers, RetryAttempts=retries)
+        parsed["ResponseMetadata"] = metadata
+        return parsed

@@ -1,0 +1,334 @@
+"""The lean transport (redimo/transport.py): the same signatures, responses, errors, retries and counters
+as boto3, and boto3 wherever the lean path cannot stand in for it."""
+
+from __future__ import annotations
+
+import datetime
+import json
+import uuid
+from typing import Any, Callable
+
+import boto3
+import pytest
+from botocore.auth import SigV4Auth
+from botocore.awsrequest import AWSRequest
+from botocore.credentials import Credentials
+from botocore.exceptions import ClientError, EndpointConnectionError
+from botocore.parsers import create_parser
+from botocore.stub import Stubber
+from moto import mock_aws
+from redis.exceptions import ConnectionError as RedisConnectionError
+
+import fault_proxy
+from conftest import TABLE
+from fault_proxy import FaultProxy
+from redimo import Redimo
+from redimo.gateway import Gateway, make_client
+from redimo.table import create_table
+from redimo.transport import Signer, decode, encode
+
+NOW = datetime.datetime(2026, 3, 9, 23, 59, 58, tzinfo=datetime.timezone.utc)
+
+
+@pytest.mark.parametrize("credentials", [Credentials("AKIDEXAMPLE", "wJalrXUtnFEMI/K7MDENG+bPxRfiCYEXAMPLEKEY"),
+                                         Credentials("ASIA123", "secret/with+chars", "token=with/long+value  x")])
+@pytest.mark.parametrize("url, region, target, body", [
+    ("http://127.0.0.1:8000", "us-east-1", "GetItem", b'{"TableName":"t","Key":{"pk":{"B":"AP8="}}}'),
+    ("https://dynamodb.eu-west-2.amazonaws.com", "eu-west-2", "PutItem", b"{}"),
+    ("https://dynamodb.us-west-2.amazonaws.com:8443", "us-west-2", "Query", "{\"é\":\"ü\"}".encode()),
+    ("http://localhost:80", "ap-south-1", "TransactWriteItems", b""),
+])
+def test_signature_is_botocores(monkeypatch: pytest.MonkeyPatch, credentials: Credentials, url: str, region: str,
+                                target: str, body: bytes) -> None:
+    monkeypatch.setattr("botocore.auth.get_current_datetime", lambda: NOW)
+    headers = {"X-Amz-Target": f"DynamoDB_20120810.{target}", "Content-Type": "application/x-amz-json-1.0",
+               "User-Agent": "anything"}
+    request = AWSRequest(method="POST", url=url + "/", data=body, headers=headers)
+    SigV4Auth(credentials, "dynamodb", region).add_auth(request)
+    amz_date = NOW.strftime("%Y%m%dT%H%M%SZ")
+    host = url.split("://")[1].removesuffix(":80").removesuffix(":443")
+    signed = {"content-type": headers["Content-Type"], "host": host, "x-amz-date": amz_date,
+              "x-amz-target": headers["X-Amz-Target"]}
+    if credentials.token:
+        signed["x-amz-security-token"] = credentials.token
+    signer = Signer(region, "dynamodb")
+    for _ in range(2):  # the second from the cached signing key
+        assert signer.authorization(credentials.access_key, credentials.secret_key, amz_date, "/", signed,
+                                    body) == request.headers["Authorization"]
+    assert signer.authorization(credentials.access_key, credentials.secret_key, "20260310T000001Z", "/", signed,
+                                body) != request.headers["Authorization"]
+
+
+def test_binary_values_are_sent_as_base64() -> None:
+    assert encode({"Key": {"pk": {"B": b"\x00\xff"}, "s": {"BS": [b"a", bytearray(b"b")]}}}) == \
+        b'{"Key":{"pk":{"B":"AP8="},"s":{"BS":["YQ==","Yg=="]}}}'
+    with pytest.raises(TypeError):
+        encode({"Key": {"pk": {"SS": {"a"}}}})
+
+
+@pytest.mark.parametrize("operation, body", [
+    ("PutItem", {"ItemCollectionMetrics": {"ItemCollectionKey": {"pk": {"B": "AP8="}}, "SizeEstimateRangeGB": [1.0]}}),
+    ("BatchWriteItem", {"UnprocessedItems": {"t": [{"PutRequest": {"Item": {"a": {"B": "AQ=="}}}},
+                                                   {"DeleteRequest": {"Key": {"a": {"BS": ["Ag==", "Aw=="]}}}}]},
+                        "ItemCollectionMetrics": {"t": [{"ItemCollectionKey": {"pk": {"B": "BA=="}}}]}}),
+    ("BatchGetItem", {"Responses": {"t": [{"a": {"L": [{"M": {"b": {"B": "BQ=="}}}]}}]},
+                      "UnprocessedKeys": {"t": {"Keys": [{"a": {"B": "Bg=="}}], "ConsistentRead": True}}}),
+    ("TransactGetItems", {"Responses": [{"Item": {"a": {"B": "Bw=="}}}, {}]}),
+    ("ExecuteStatement", {"Items": [{"a": {"B": "CA=="}}], "LastEvaluatedKey": {"a": {"B": "CQ=="}},
+                          "NotInTheModel": 1}),
+])
+def test_responses_decode_as_botocore_parses_them(operation: str, body: dict) -> None:
+    """Response members DynamoDB Local does not send (item collection metrics, unprocessed items)."""
+    model = boto3.client("dynamodb").meta.service_model.operation_model(operation)
+    raw = json.dumps(body).encode()
+    parsed = create_parser("json").parse({"headers": {}, "status_code": 200, "body": raw, "context": {}},
+                                         model.output_shape)
+    del parsed["ResponseMetadata"]
+    assert decode({k: v for k, v in json.loads(raw).items() if k in model.output_shape.members}) == parsed
+    assert b"NotInTheModel" not in raw or "NotInTheModel" not in parsed
+
+
+@pytest.fixture
+def lean(dynamodb_local_client: Any, dynamodb_local_endpoint: str) -> Gateway:
+    gateway = Gateway(TABLE, make_client(endpoint_url=dynamodb_local_endpoint))
+    assert gateway.transport is not None and gateway.transport.serves("get_item")
+    return gateway
+
+
+def normalized(response: dict) -> dict:
+    """A parsed response without what differs between two requests (request ids, dates, lengths)."""
+    metadata = response["ResponseMetadata"]
+    return {**response, "ResponseMetadata": {"HTTPStatusCode": metadata["HTTPStatusCode"],
+                                             "RetryAttempts": metadata["RetryAttempts"],
+                                             "RequestId": bool(metadata.get("RequestId")),
+                                             "HTTPHeaders": sorted(metadata["HTTPHeaders"])}}
+
+
+def outcome(send: Callable[[], dict]) -> tuple:
+    try:
+        return "ok", normalized(send())
+    except ClientError as error:
+        return type(error).__name__, str(error), error.operation_name, normalized(error.response)
+
+
+def key(name: bytes) -> dict:
+    return {"pk": {"B": name}, "sk": {"B": b"\x00"}}
+
+
+def test_every_operation_parses_as_boto3s(lean: Gateway, dynamodb_local_client: Any) -> None:
+    boto = dynamodb_local_client
+    base = uuid.uuid4().hex.encode()
+    names = [base + bytes([i, 0xff]) for i in range(3)]
+    item = {"v": {"B": b"\x00\x01\xfe"}, "bs": {"BS": [b"\x00", b"\xff"]}, "n": {"N": "1.5"}, "s": {"S": "é"},
+            "m": {"M": {"b": {"B": b"\x80"}, "l": {"L": [{"B": b"\x81"}, {"NULL": True}, {"BOOL": False}]}}},
+            "ns": {"NS": ["1", "2"]}}
+
+    def reset() -> None:
+        for name in names:
+            boto.put_item(TableName=TABLE, Item={**key(name), **item})
+
+    def same(operation: str, **params: Any) -> tuple:
+        params.setdefault("ReturnConsumedCapacity", "TOTAL")
+        reset()
+        got = outcome(lambda: lean.transport.call(operation, dict(params)))
+        reset()
+        assert got == outcome(lambda: getattr(boto, operation)(**params)), operation
+        return got
+
+    written = {"ReturnValues": "ALL_OLD", "ReturnItemCollectionMetrics": "SIZE"}
+    assert same("get_item", TableName=TABLE, Key=key(names[0]), ConsistentRead=True)[1]["Item"]["m"]["M"]["b"] == \
+        {"B": b"\x80"}
+    assert same("put_item", TableName=TABLE, Item={**key(names[0]), "x": {"B": b"\x02"}}, **written)[1][
+        "Attributes"]["v"] == {"B": b"\x00\x01\xfe"}
+    same("update_item", TableName=TABLE, Key=key(names[0]), UpdateExpression="SET v = :v, bs = :bs",
+         ExpressionAttributeValues={":v": {"B": b"\x03"}, ":bs": {"BS": [b"\x04"]}}, ReturnValues="ALL_NEW")
+    same("delete_item", TableName=TABLE, Key=key(names[1]), **written)
+    assert len(same("batch_get_item", RequestItems={TABLE: {"Keys": [key(n) for n in names],
+                                                            "ConsistentRead": True}})[1]["Responses"][TABLE]) == 3
+    same("batch_write_item", RequestItems={TABLE: [{"PutRequest": {"Item": {**key(names[0]), **item}}},
+                                                   {"DeleteRequest": {"Key": key(names[2])}}]},
+         ReturnItemCollectionMetrics="SIZE")
+    same("transact_write_items", TransactItems=[{"Put": {"TableName": TABLE, "Item": {**key(names[0]), **item}}},
+                                                {"Delete": {"TableName": TABLE, "Key": key(names[1])}}],
+         ClientRequestToken=uuid.uuid4().hex)
+    page = same("query", TableName=TABLE, KeyConditionExpression="pk = :pk", Limit=1, ConsistentRead=True,
+                ExpressionAttributeValues={":pk": {"B": names[0]}})[1]
+    assert page["LastEvaluatedKey"] == key(names[0])
+    same("query", TableName=TABLE, KeyConditionExpression="pk = :pk", ExclusiveStartKey=page["LastEvaluatedKey"],
+         ExpressionAttributeValues={":pk": {"B": names[0]}})
+    same("scan", TableName=TABLE, FilterExpression="pk IN (:a, :b)", Limit=5000,
+         ExpressionAttributeValues={":a": {"B": names[0]}, ":b": {"B": names[1]}})
+    selected = same("batch_execute_statement", Statements=[
+        {"Statement": f'SELECT * FROM "{TABLE}" WHERE pk = ? AND sk = ?', "Parameters": list(key(names[0]).values())}])
+    assert selected[1]["Responses"][0]["Item"]["v"] == {"B": b"\x00\x01\xfe"}
+    statements = same("batch_execute_statement", Statements=[
+        {"Statement": f'INSERT INTO "{TABLE}" VALUE {{\'pk\': ?, \'sk\': ?}}',
+         "Parameters": list(key(names[1]).values())},
+        {"Statement": f'UPDATE "{TABLE}" SET v = ? WHERE pk = ? AND sk = ? AND n = ?',
+         "Parameters": [{"B": b"\x05"}, *key(names[2]).values(), {"N": "2"}],
+         "ReturnValuesOnConditionCheckFailure": "ALL_OLD"}])[1]["Responses"]
+    assert [response.get("Error", {}).get("Code") for response in statements] == \
+        ["DuplicateItem", "ConditionalCheckFailed"]
+    assert sorted(statements[1]["Error"]["Item"]["bs"]["BS"]) == [b"\x00", b"\xff"]
+
+
+def test_errors_are_boto3s(lean: Gateway, dynamodb_local_client: Any) -> None:
+    boto = dynamodb_local_client
+    name = uuid.uuid4().hex.encode() + b"\xff"
+    boto.put_item(TableName=TABLE, Item={**key(name), "v": {"B": b"\x01"}})
+    cases = [("put_item", {"TableName": TABLE, "Item": key(name), "ConditionExpression": "attribute_not_exists(pk)",
+                           "ReturnValuesOnConditionCheckFailure": "ALL_OLD"}),
+             ("transact_write_items", {"TransactItems": [
+                 {"Put": {"TableName": TABLE, "Item": key(name + b"x")}},
+                 {"ConditionCheck": {"TableName": TABLE, "Key": key(name), "ConditionExpression": "v = :v",
+                                     "ExpressionAttributeValues": {":v": {"B": b"\x02"}},
+                                     "ReturnValuesOnConditionCheckFailure": "ALL_OLD"}}]}),
+             ("get_item", {"TableName": "redimo-missing-table", "Key": key(name)}),
+             ("query", {"TableName": TABLE, "KeyConditionExpression": "nonsense"})]
+    for operation, params in cases:
+        with pytest.raises(ClientError) as raised:
+            lean.transport.call(operation, dict(params))
+        assert type(raised.value) is lean.client.exceptions.from_code(raised.value.response["Error"]["Code"])
+        got = outcome(lambda: lean.transport.call(operation, dict(params, ClientRequestToken="t")
+                                                  if operation == "transact_write_items" else dict(params)))
+        assert got == outcome(lambda: getattr(boto, operation)(
+            **(dict(params, ClientRequestToken="t") if operation == "transact_write_items" else params)))
+    conditional = outcome(lambda: lean.transport.call(*cases[0]))[3]
+    assert conditional["Item"] == {**key(name), "v": {"B": b"\x01"}}
+    cancelled = outcome(lambda: lean.transport.call(*cases[1]))[3]
+    assert [reason["Code"] for reason in cancelled["CancellationReasons"]] == ["None", "ConditionalCheckFailed"]
+    assert cancelled["CancellationReasons"][1]["Item"]["v"] == {"B": b"\x01"}
+
+
+def test_counters_are_the_same(lean: Gateway, dynamodb_local_client: Any) -> None:
+    usages = []
+    for gateway in (lean, Gateway(TABLE, dynamodb_local_client, lean=False)):
+        assert (gateway.transport is None) == (gateway is not lean)
+        r = Redimo(TABLE, namespace=f"test-{uuid.uuid4().hex}", client=gateway.client,
+                   lean=gateway.transport is not None)
+        r.set("s", b"\x00" * 3000)
+        r.get("s")
+        r.hset("h", mapping={f"f{i}": i for i in range(40)})
+        r.hgetall("h")
+        r.mget(["s", "h", "missing"])
+        r.delete("s", "h")
+        usages.append(r.gateway.usage)
+    assert usages[0] == usages[1]
+    assert usages[0].total_requests > 5 and usages[0].read_units > 0 and usages[0].write_units > 0
+
+
+class CorruptingHandler(fault_proxy._Handler):
+    """Replies with a wrong x-amz-crc32 while the proxy's ``corrupt`` count lasts."""
+
+    def reply(self, status: int, headers: list[tuple[str, str]], body: bytes) -> None:
+        with self.proxy._lock:
+            corrupt = self.proxy.corrupt > 0  # type: ignore[attr-defined]
+            self.proxy.corrupt -= corrupt  # type: ignore[attr-defined]
+        if corrupt:
+            headers = [(k, str(int(v) ^ 1) if k.lower() == "x-amz-crc32" else v) for k, v in headers]
+        super().reply(status, headers, body)
+
+
+def through_proxy(upstream: str, lean: bool, kinds: tuple[str, ...] = fault_proxy.KINDS, rate: float = 1.0,
+                  corrupt: int = 0, **options: Any) -> tuple[FaultProxy, Gateway]:
+    proxy = FaultProxy(upstream, rate=rate, seed=7, kinds=kinds)
+    proxy._server.RequestHandlerClass = CorruptingHandler
+    proxy.corrupt = corrupt  # type: ignore[attr-defined]
+    gateway = Gateway(TABLE, make_client(endpoint_url=proxy.endpoint, **options), lean=lean)
+    assert (gateway.transport is not None) == lean
+    return proxy, gateway
+
+
+ERRORS = {"server_error": "InternalServerError", "throttle": "ThrottlingException"}
+
+
+@pytest.mark.parametrize("kind", ["server_error", "throttle", "drop_reply"])
+def test_faults_are_reported_as_boto3_reports_them(dynamodb_local_client: Any, dynamodb_local_endpoint: str,
+                                                   kind: str) -> None:
+    results = []
+    for lean in (True, False):
+        proxy, gateway = through_proxy(dynamodb_local_endpoint, lean, (kind,), max_attempts=2)
+        with proxy:
+            try:
+                gateway.put({**key(b"faulted"), "v": {"S": kind}})
+                results.append(None)
+            except (ClientError, RedisConnectionError) as error:
+                cause = error.__cause__ if isinstance(error, RedisConnectionError) else error
+                response = normalized(cause.response) if kind != "drop_reply" else None
+                results.append((type(error).__name__, type(cause).__name__, response, dict(proxy.counts)))
+    assert results[0] == results[1]
+    assert results[0][3]["requests"] == 3  # max_attempts=2: retried twice
+    assert results[0][1] == ("ConnectionClosedError" if kind == "drop_reply" else ERRORS[kind])
+
+
+def test_random_faults_are_survived(dynamodb_local_client: Any, dynamodb_local_endpoint: str) -> None:
+    """Idempotent writes and reads through 30 % faults (exactly-once writes: test_exactly_once.py)."""
+    proxy, gateway = through_proxy(dynamodb_local_endpoint, True, rate=0.3)
+    name = uuid.uuid4().hex.encode()
+    with proxy:
+        for i in range(20):
+            gateway.update(key(name), "SET n = :n", {":n": {"N": str(i)}}, once=i % 2 == 0)
+            gateway.put({**key(name + b"p"), "v": {"B": bytes([i])}})
+            assert gateway.get(key(name + b"p"))["v"] == {"B": bytes([i])}
+    assert sum(proxy.counts[kind] for kind in fault_proxy.KINDS) > 5
+    assert Gateway(TABLE, dynamodb_local_client, lean=False).get(key(name)) == {**key(name), "n": {"N": "19"}}
+
+
+@pytest.mark.parametrize("corrupt, attempts", [(1, 2), (100, 2)])  # max_attempts=1: 2 attempts at most
+def test_a_bad_checksum_is_retried_as_boto3_does(dynamodb_local_client: Any, dynamodb_local_endpoint: str,
+                                                 corrupt: int, attempts: int) -> None:
+    name = uuid.uuid4().hex.encode()
+    dynamodb_local_client.put_item(TableName=TABLE, Item={**key(name), "v": {"B": b"\x07"}})
+    results = []
+    for lean in (True, False):
+        proxy, gateway = through_proxy(dynamodb_local_endpoint, lean, rate=0, corrupt=corrupt, max_attempts=1)
+        with proxy:
+            response = gateway.call("get_item", TableName=TABLE, Key=key(name), ConsistentRead=True)
+        results.append((normalized(response), proxy.counts["requests"]))
+    assert results[0] == results[1]
+    assert results[0][1] == attempts and results[0][0]["Item"]["v"] == {"B": b"\x07"}
+    assert results[0][0]["ResponseMetadata"]["RetryAttempts"] == attempts - 1
+
+
+def test_an_unreachable_endpoint_is_reported_as_with_boto3() -> None:
+    errors = []
+    for lean in (True, False):
+        client = make_client(endpoint_url="http://127.0.0.1:1", connect_attempts=1)
+        gateway = Gateway("t-unreachable", client, lean=lean)
+        with pytest.raises(RedisConnectionError) as error:
+            gateway.get(key(b"k"))
+        errors.append((str(error.value), type(error.value.__cause__)))
+    assert errors[0] == errors[1] and errors[0][1] is EndpointConnectionError
+
+
+def test_moto_stubber_and_hooks_go_through_boto3(dynamodb_local_endpoint: str) -> None:
+    with mock_aws():
+        client = make_client()
+        gateway = Gateway(TABLE, client)
+        assert gateway.transport is not None and not gateway.transport.serves("get_item")
+        create_table(gateway)
+        gateway.put({**key(b"m"), "v": {"B": b"\x01"}})
+        assert gateway.get(key(b"m")) == {**key(b"m"), "v": {"B": b"\x01"}}  # moto's table, not a real one
+    assert gateway.transport.serves("get_item")
+    gateway = Gateway(TABLE, make_client(endpoint_url=dynamodb_local_endpoint))
+    sent: list[str] = []
+    hook = lambda **_: sent.append("sent")  # noqa: E731
+    gateway.client.meta.events.register("before-send.dynamodb", hook)
+    assert not gateway.transport.serves("get_item")
+    gateway.get(key(b"k"))
+    assert sent == ["sent"]
+    gateway.client.meta.events.unregister("before-send.dynamodb", hook)
+    assert gateway.transport.serves("get_item") and not gateway.transport.serves("describe_table")
+    with Stubber(gateway.client) as stubber:
+        stubber.add_response("get_item", {"Item": {"v": {"S": "stubbed"}}})
+        assert gateway.get(key(b"k")) == {"v": {"S": "stubbed"}}
+
+
+def test_switched_off(monkeypatch: pytest.MonkeyPatch, dynamodb_local_endpoint: str) -> None:
+    assert Gateway(TABLE, boto3.client("dynamodb", endpoint_url=dynamodb_local_endpoint)).transport is None
+    assert Gateway(TABLE, make_client(endpoint_url=dynamodb_local_endpoint, lean=False)).transport is None
+    assert Redimo(TABLE, endpoint_url=dynamodb_local_endpoint, lean=False).gateway.transport is None
+    assert Gateway(TABLE, make_client(endpoint_url=dynamodb_local_endpoint, retry_mode="adaptive")).transport is None
+    assert Redimo(TABLE, endpoint_url=dynamodb_local_endpoint).gateway.transport is not None
+    monkeypatch.setenv("REDIMO_LEAN", "0")
+    assert Redimo(TABLE, endpoint_url=dynamodb_local_endpoint).gateway.transport is None
