@@ -6,7 +6,8 @@ DYNAMODB_LOCAL_VERSION := 11.1.0
 DYNAMODB_LOCAL_DIR := .cache/dynamodb-local
 export REDIMO_DYNAMODB_LOCAL_DIR := $(abspath $(DYNAMODB_LOCAL_DIR))
 
-.PHONY: test test-boto3 demo bench bench-migrate bench-celery celery-integration django-redis-tests deps system-packages clean
+.PHONY: test test-boto3 demo bench bench-migrate bench-celery bench-server celery-integration django-redis-tests \
+	django-cache-tests deps system-packages clean
 
 test: deps
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
@@ -38,6 +39,15 @@ celery-integration: deps
 # django-redis 7.0's own backend tests against RedimoCache (also part of `make test`); about 30 s.
 django-redis-tests: deps
 	scripts/django-redis-tests.sh $(PYTEST_ARGS)
+
+# Django's own RedisCacheTests (its sdist's tests/cache) with Django's RedisCache on `redimo serve` (also part
+# of `make test`); about 30 s. DJANGO_CACHE_TESTS_TARGET=redis runs them on a real redis-server instead.
+django-cache-tests: deps
+	scripts/django-cache-tests.sh
+
+# redis-benchmark (GET, SET, LPUSH, SET -P 16) on `redimo serve` with DynamoDB Local and on redis-server.
+bench-server: deps
+	$(BIN)/python benchmarks/server.py
 
 deps: system-packages $(VENV)/.installed $(DYNAMODB_LOCAL_DIR)/DynamoDBLocal.jar
 

@@ -24,6 +24,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any, Callable
 
+from .acl import User, load_users
 from .client import ConnectionSession
 from .commands import COMMANDS
 from .commands.pubsub import subscribed_reply
@@ -61,6 +62,8 @@ class Options:
     databases: int = 16
     names: dict[int, str] = field(default_factory=dict)  # database -> namespace (default: str(database))
     requirepass: str | None = None
+    aclfile: str | None = None
+    users: dict[str, User] = field(default_factory=dict)  # name -> user; load_users(aclfile, requirepass)
     protected_mode: bool = True
     tls_cert: str | None = None
     tls_key: str | None = None
@@ -75,8 +78,18 @@ class Options:
     endpoint_url: str | None = None
     region: str | None = None
 
+    def __post_init__(self) -> None:
+        if not self.users:
+            self.users = load_users(self.aclfile, self.requirepass)
+
     def namespace(self, database: int) -> str:
         return self.names.get(database, str(database))
+
+    @property
+    def default_open(self) -> bool:
+        """Whether a new connection is authenticated as the default user (on, and nopass), as Redis."""
+        default = self.users["default"]
+        return default.enabled and default.nopass
 
 
 def is_loopback(host: str) -> bool:
@@ -90,8 +103,8 @@ def is_loopback(host: str) -> bool:
 
 
 def refused_by_protected_mode(options: Options, peer_host: str) -> bool:
-    """Redis's protected mode: without a password, only loopback clients are served."""
-    return options.protected_mode and not options.requirepass and not is_loopback(peer_host)
+    """Redis's protected mode: when the default user has no password, only loopback clients are served."""
+    return options.protected_mode and options.users["default"].nopass and not is_loopback(peer_host)
 
 
 # -- RESP3 reply shapes --------------------------------------------------------------------------
@@ -159,7 +172,8 @@ class Connection:
         self.name = b""
         self.database = 0
         self.protocol = 2
-        self.authenticated = not server.options.requirepass
+        self.user = server.options.users["default"]
+        self.authenticated = server.options.default_open
         self.listener = ServerListener(asyncio.get_running_loop(), self.flush_pushed)
         self.session = ConnectionSession(listener=self.listener)
         self.parser = Parser(server.limits)
@@ -250,7 +264,8 @@ class Connection:
     def plain(self, args: list[bytes]) -> bool:
         name = args[0].lower()
         return (self.authenticated and not self.listener.count and name not in SERVER_COMMANDS
-                and name not in SUBSCRIBING and not (self.protocol == 3 and name == b"exec"))
+                and name not in SUBSCRIBING and not (self.protocol == 3 and name == b"exec")
+                and self.user.denial(args) is None)
 
     async def special(self, args: list[bytes]) -> Any:
         """A command that is not a plain engine command: server commands, commands before AUTH,
@@ -259,6 +274,11 @@ class Connection:
         handler = SERVER_COMMANDS.get(name)
         if not self.authenticated and name not in (b"auth", b"hello", b"quit", b"reset"):
             return ReplyError(NOAUTH)
+        denial = self.user.denial(args)
+        if denial is not None:
+            if self.session.queue is not None:
+                self.session.dirty = True  # EXEC will abort, as Redis
+            return ReplyError(denial)
         if handler is not None:
             arity = handler[0]
             if (arity >= 0 and len(args) != arity) or len(args) < -arity:
@@ -329,7 +349,7 @@ class Connection:
                 f"age={int(now - self.created)} idle={int(now - self.last)} flags={flags} db={self.database} "
                 f"sub={len(self.listener.channels)} psub={len(self.listener.patterns)} "
                 f"multi={-1 if self.session.queue is None else len(self.session.queue)} "
-                f"cmd={self.last_command.decode(errors='replace')} user=default resp={self.protocol}").encode()
+                f"cmd={self.last_command.decode(errors='replace')} user={self.user.name} resp={self.protocol}").encode()
 
     # -- server commands ---------------------------------------------------------------------------
     async def quit(self, args: list[bytes]) -> Any:
@@ -342,7 +362,8 @@ class Connection:
             await self.server.call(self.listener.poller.leave, self.listener)
         self.listener.replies.clear()
         self.database, self.protocol, self.name = 0, 2, b""
-        self.authenticated = not self.server.options.requirepass
+        self.user = self.server.options.users["default"]
+        self.authenticated = self.server.options.default_open
         return SimpleString(b"RESET")
 
     async def select(self, args: list[bytes]) -> Any:
@@ -354,22 +375,19 @@ class Connection:
         self.database = database
         return OK
 
-    def check_password(self, user: bytes, password: bytes) -> None:
-        if not self.server.options.requirepass:
-            if user == b"default":
-                self.authenticated = True
-                return
-            raise ReplyError("ERR AUTH <password> called without any password configured for the default user. "
-                             "Are you sure your configuration is correct?")
-        if user != b"default" or password != self.server.options.requirepass.encode():
+    def check_password(self, name: bytes, password: bytes) -> None:
+        """Authenticates as user ``name``, or raises WRONGPASS (also for an unknown or disabled user)."""
+        user = self.server.options.users.get(name.decode(errors="replace"))
+        if user is None or not user.check_password(password):
             raise ReplyError(WRONGPASS)
-        self.authenticated = True
+        self.user, self.authenticated = user, True
 
     async def auth(self, args: list[bytes]) -> Any:
         if len(args) > 2:
             raise ReplyError("ERR syntax error")
-        if len(args) == 1 and not self.server.options.requirepass:
-            self.check_password(b"", args[0])  # as Redis: AUTH without a configured password is an error
+        if len(args) == 1 and self.server.options.users["default"].nopass:
+            raise ReplyError("ERR AUTH <password> called without any password configured for the default user. "
+                             "Are you sure your configuration is correct?")
         self.check_password(args[0] if len(args) == 2 else b"default", args[-1])
         return OK
 
@@ -674,7 +692,8 @@ def configure(parser: argparse.ArgumentParser) -> None:
     option("--db", type=database_names, action="append", default=[], metavar="N=NAMESPACE",
            help="database N is this namespace (repeatable; default: database n is namespace \"n\")")
     option("--databases", type=int, default=16, help="number of databases SELECT accepts (default 16)")
-    option("--requirepass", help="the password clients must AUTH with")
+    option("--requirepass", help="the default user's password (clients must AUTH with it)")
+    option("--aclfile", help="ACL users, in Redis's ACL file syntax (docs/server.md)")
     option("--protected-mode", choices=("yes", "no"), default="yes",
            help="without a password, refuse clients not on loopback (default yes)")
     option("--tls-cert", help="PEM certificate: serve TLS (with --tls-key)")
@@ -708,15 +727,19 @@ def options_of(arguments: argparse.Namespace) -> Options:
         raise ValueError("--tls-cert and --tls-key go together")
     if arguments.workers < 1 or arguments.maxclients < 1 or arguments.databases < 1:
         raise ValueError("--workers, --maxclients and --databases must be at least 1")
-    return Options(table=arguments.table, host=arguments.host, port=arguments.port, databases=arguments.databases,
-                   names=dict(arguments.db), requirepass=arguments.requirepass,
-                   protected_mode=arguments.protected_mode == "yes", tls_cert=arguments.tls_cert,
-                   tls_key=arguments.tls_key, maxclients=arguments.maxclients, timeout=arguments.timeout,
-                   max_bulk=arguments.proto_max_bulk_len, query_buffer=arguments.client_query_buffer_limit,
-                   output_buffer=arguments.output_buffer_limit,
-                   pubsub_output_buffer=arguments.pubsub_output_buffer_limit,
-                   shutdown_timeout=arguments.shutdown_timeout, workers=arguments.workers,
-                   endpoint_url=arguments.endpoint_url, region=arguments.region)
+    try:
+        return Options(table=arguments.table, host=arguments.host, port=arguments.port,
+                       databases=arguments.databases,
+                       names=dict(arguments.db), requirepass=arguments.requirepass, aclfile=arguments.aclfile,
+                       protected_mode=arguments.protected_mode == "yes", tls_cert=arguments.tls_cert,
+                       tls_key=arguments.tls_key, maxclients=arguments.maxclients, timeout=arguments.timeout,
+                       max_bulk=arguments.proto_max_bulk_len, query_buffer=arguments.client_query_buffer_limit,
+                       output_buffer=arguments.output_buffer_limit,
+                       pubsub_output_buffer=arguments.pubsub_output_buffer_limit,
+                       shutdown_timeout=arguments.shutdown_timeout, workers=arguments.workers,
+                       endpoint_url=arguments.endpoint_url, region=arguments.region)
+    except OSError as error:  # an unreadable --aclfile
+        raise ValueError(str(error)) from None
 
 
 async def serve_until_signalled(options: Options) -> None:
