@@ -238,8 +238,8 @@ class RedimoCacheClient:
         return bool(key_commands.delete_keys(self.db, [self._key(key)]))
 
     def delete_many(self, keys: Iterable[str | bytes]) -> int:
-        """How many were live: 1 UpdateItem (DEL) for one key, else ceil(n/100) BatchGetItem and
-        ceil(live/25) BatchWriteItem."""
+        """How many were live: 1 UpdateItem (DEL) for one key, else ceil(n/25) BatchExecuteStatement
+        (see keys.delete_keys)."""
         encoded = [key if isinstance(key, bytes) else self._key(key) for key in keys]
         return key_commands.delete_keys(self.db, encoded) if encoded else 0
 

@@ -190,7 +190,7 @@ class SessionStore(SessionBase):
     @classmethod
     def end_user_sessions(cls, user_id: Any) -> int:
         """Sign a user out everywhere: delete all their sessions and their map. 1 GetItem,
-        ceil(n/100) BatchGetItem + ceil(n/25) BatchWriteItem, 1 DeleteItem. Returns how many
+        ceil(n/25) BatchExecuteStatement, 1 DeleteItem. Returns how many
         live sessions ended."""
         db = cls.get_client().engine.db
         user_map = cls._user_map(db, user_id)

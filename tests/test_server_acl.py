@@ -11,7 +11,7 @@ import redis
 from redimo.acl import User, command_keys, parse_acl
 from redimo.server import Options, refused_by_protected_mode
 from conftest import TABLE
-from test_server import Running, serve  # noqa: F401 - the fixture
+from served import Running
 
 ACL = """\
 # sessions and cache only

@@ -11,7 +11,7 @@ from typing import Any
 
 import pytest
 
-from conftest import TABLE, run_processes
+from conftest import run_processes
 from redimo import Redimo
 from redimo.cli import main
 from redimo.gateway import Gateway, make_client

@@ -88,6 +88,13 @@ def test_responses_decode_as_botocore_parses_them(operation: str, body: dict) ->
     assert b"NotInTheModel" not in raw or "NotInTheModel" not in parsed
 
 
+@pytest.fixture(autouse=True)
+def lean_allowed(monkeypatch: pytest.MonkeyPatch) -> None:
+    """These tests compare the lean path with boto3's, so they run it whatever REDIMO_LEAN the suite runs
+    under (`make test-boto3`); the tests of the switch set it themselves."""
+    monkeypatch.delenv("REDIMO_LEAN", raising=False)
+
+
 @pytest.fixture
 def lean(dynamodb_local_client: Any, dynamodb_local_endpoint: str) -> Gateway:
     gateway = Gateway(TABLE, make_client(endpoint_url=dynamodb_local_endpoint))

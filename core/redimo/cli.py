@@ -20,9 +20,18 @@ from .migrate import TYPES, MigrationError, Options, Selection, migrate, open_so
 from .protocol import ReplyError
 from .rdb import RDBError
 from .server import add_serve_command, run_serve
-from .sweep import GRACE, Sweep
+from .sweep import GRACE, Sweep, describe
 from .table import create_table
 from .verify import verify
+
+
+def add_dynamodb_options(parser: argparse.ArgumentParser, summary: bool = True) -> None:
+    """Where DynamoDB is; with ``summary``, also --json and --no-progress."""
+    if summary:
+        parser.add_argument("--json", action="store_true", help="print a machine-readable summary")
+        parser.add_argument("--no-progress", action="store_true", help="no progress bar (drawn on a terminal only)")
+    parser.add_argument("--endpoint-url", help="DynamoDB endpoint (default: boto3's configuration)")
+    parser.add_argument("--region", help="AWS region (default: boto3's configuration)")
 
 
 def add_target(parser: argparse.ArgumentParser, table_required: bool) -> None:
@@ -32,10 +41,7 @@ def add_target(parser: argparse.ArgumentParser, table_required: bool) -> None:
     parser.add_argument("--db-map", help="several databases: 0=ns0,3=sessions (database=namespace, comma-separated)")
     parser.add_argument("--match", help="only keys matching this glob pattern (as SCAN MATCH)")
     parser.add_argument("--type", choices=TYPES, help="only keys of this type")
-    parser.add_argument("--json", action="store_true", help="print a machine-readable summary")
-    parser.add_argument("--no-progress", action="store_true", help="no progress bar (drawn on a terminal only)")
-    parser.add_argument("--endpoint-url", help="DynamoDB endpoint (default: boto3's configuration)")
-    parser.add_argument("--region", help="AWS region (default: boto3's configuration)")
+    add_dynamodb_options(parser)
 
 
 def namespaces(parser: argparse.ArgumentParser, arguments: argparse.Namespace) -> dict[int, str]:
@@ -164,12 +170,7 @@ def run_sweep(arguments: argparse.Namespace) -> int:
     if arguments.json:
         print(json.dumps(result, indent=2))
         return 0
-    verb = "Would delete" if result["dry_run"] else "Deleted"
-    kinds = ", ".join(f"{count} {kind}" for kind, count in sorted(result["deleted_by_kind"].items())) or "nothing"
-    print(f"Scanned {result['items_scanned']} items ({result['read_units']} RCU) in {result['seconds']} s.")
-    print(f"{verb} {result['deleted']} unreachable items ({kinds}), {result['deleted_bytes']} bytes"
-          f"{'' if result['dry_run'] else ', ' + str(result['write_units']) + ' WCU'}; "
-          f"{result['kept_reachable_again']} found unreachable were reachable again and kept.")
+    print("\n".join(describe(result)))
     return 0
 
 
@@ -178,8 +179,7 @@ def main(argv: list[str] | None = None) -> int:
     commands = parser.add_subparsers(dest="command", required=True)
     create = commands.add_parser("create-table", help="create the table if missing and turn TTL on")
     create.add_argument("table")
-    create.add_argument("--endpoint-url", help="DynamoDB endpoint (default: boto3's configuration)")
-    create.add_argument("--region", help="AWS region (default: boto3's configuration)")
+    add_dynamodb_options(create, summary=False)
     create.add_argument("--read-capacity", type=int, help="provisioned RCU (default: on-demand billing)")
     create.add_argument("--write-capacity", type=int, help="provisioned WCU (default: on-demand billing)")
     create.add_argument("--no-ttl", action="store_true", help="leave the table's TTL off")
@@ -202,10 +202,7 @@ def main(argv: list[str] | None = None) -> int:
     sweep.add_argument("--grace", type=float, default=GRACE,
                        help=f"seconds an item must stay unreachable before it is deleted (default {GRACE:g})")
     sweep.add_argument("--checkpoint", help="resume file: the Scan's positions (default: none)")
-    sweep.add_argument("--json", action="store_true", help="print a machine-readable summary")
-    sweep.add_argument("--no-progress", action="store_true", help="no progress bar (drawn on a terminal only)")
-    sweep.add_argument("--endpoint-url", help="DynamoDB endpoint (default: boto3's configuration)")
-    sweep.add_argument("--region", help="AWS region (default: boto3's configuration)")
+    add_dynamodb_options(sweep)
     add_serve_command(commands)
     arguments = parser.parse_args(argv)
     if arguments.command == "serve":

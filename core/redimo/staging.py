@@ -561,6 +561,11 @@ class Staging(Wrapper):
         for key in deletes:
             self._write(key, None, direct=False)
 
+    def delete_many(self, keys: list[Item]) -> list[Item]:
+        old = self.read_many(map(key_of, keys))
+        self.batch_write(deletes=keys)
+        return [copy.deepcopy(item) for item in old if item is not None]
+
     def transact_write(self, actions: list[dict]) -> None:
         if len(actions) > TRANSACTION_LIMIT:
             raise ValueError(f"a transaction takes at most {TRANSACTION_LIMIT} actions")
@@ -728,6 +733,13 @@ class Prefetched(Wrapper):
             self.wrote(key_of(item), item)
         for key in deletes:
             self.wrote(key_of(key), None)
+
+    def delete_many(self, keys: list[Item]) -> list[Item]:
+        self.forget(keys)
+        old = self.gateway.delete_many(keys)
+        for key in keys:
+            self.wrote(key_of(key), None)
+        return old
 
     def transact_write(self, actions: list[dict]) -> None:
         writes = [(kind, body) for action in actions for kind, body in action.items() if kind != "ConditionCheck"]

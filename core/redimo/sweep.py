@@ -77,6 +77,16 @@ class Report:
                 "requests": dict(self.requests), "deleted_by_kind": dict(self.by_kind), "seconds": round(seconds, 2)}
 
 
+def describe(result: dict) -> list[str]:
+    """A sweep's summary (``Sweep.run``'s result) as the lines `redimo sweep` and `manage.py redimo_sweep` print."""
+    verb = "Would delete" if result["dry_run"] else "Deleted"
+    kinds = ", ".join(f"{count} {kind}" for kind, count in sorted(result["deleted_by_kind"].items())) or "nothing"
+    return [f"Scanned {result['items_scanned']} items ({result['read_units']} RCU) in {result['seconds']} s.",
+            f"{verb} {result['deleted']} unreachable items ({kinds}), {result['deleted_bytes']} bytes"
+            f"{'' if result['dry_run'] else ', ' + str(result['write_units']) + ' WCU'}; "
+            f"{result['kept_reachable_again']} found unreachable were reachable again and kept."]
+
+
 KIND_NAMES = {0x00: "expired head", 0x01: "chunk", **{kind: f"{type_} member" for kind, type_ in KIND_TYPES.items()}}
 
 
@@ -173,20 +183,19 @@ class Sweep:
             self.report.by_kind[KIND_NAMES.get(item["sk"]["B"][0], "other")] += 1
 
     def drain(self, until_all: bool) -> None:
-        """Settle the items found at least ``grace`` seconds ago (all of them, waiting, when ``until_all``)."""
-        batch: list[Item] = []
-        while self.found:
-            wait = self.found[0][0] + self.grace - time.monotonic()
+        """Settle the items found, 100 at a time once the grace of all 100 has passed (a BatchGetItem of
+        their heads, then ceil(doomed/25) deletes, so the whole sweep deletes in ceil(n/25) requests);
+        the last part of 100 only at the end (``until_all``, waiting for its grace)."""
+        while len(self.found) >= 100 or (until_all and self.found):
+            batch = [self.found[index] for index in range(min(100, len(self.found)))]
+            wait = max(found_at for found_at, _ in batch) + self.grace - time.monotonic()
             if wait > 0:
                 if not until_all:
-                    break
+                    return
                 time.sleep(wait)
-            batch.append(self.found.popleft()[1])
-            if len(batch) == 100:  # a BatchGetItem of their heads
-                self.settle(batch)
-                batch = []
-        if batch:
-            self.settle(batch)
+            for _ in batch:
+                self.found.popleft()
+            self.settle([item for _, item in batch])
 
     def run(self) -> dict:
         """Sweep: every segment in its own thread; found items settled as their grace passes."""

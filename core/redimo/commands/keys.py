@@ -45,15 +45,15 @@ def delete_one(db: Database, key: bytes, conditions: tuple[str, ...] = (), value
 
 def delete_keys(db: Database, keys: list[bytes]) -> int:
     """Delete keys, returning how many were live. One key: 1 UpdateItem (:func:`delete_one`). Several:
-    ceil(n/100) BatchGetItem to learn which exist, then ceil(n/25) BatchWriteItem (not atomic
-    together; a lost reply is retried as is, since deleting twice changes nothing)."""
+    ceil(n/25) BatchExecuteStatement, each deleting 25 heads and returning them as they were
+    (Gateway.delete_many), then what those heads leave (a collection's members, a value's chunks:
+    Database.discard). Not atomic together, and not exactly-once: a head deleted by an attempt whose
+    reply was lost is not counted (its members are left to `redimo sweep`)."""
     keys = list(dict.fromkeys(keys))
     if len(keys) == 1:
         return delete_one(db, keys[0])
-    heads = db.gateway.batch_get([db.head_key(key) for key in keys], HEAD_ONLY)
-    if heads:
-        db.gateway.batch_write(deletes=[{"pk": head["pk"], "sk": head["sk"]} for head in heads])
-        db.discard(*heads)
+    heads = db.gateway.delete_many([db.head_key(key) for key in keys])
+    db.discard(*heads)
     return sum(db.record(head) is not None for head in heads)
 
 

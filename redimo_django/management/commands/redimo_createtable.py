@@ -4,10 +4,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from django.core.cache import InvalidCacheBackendError, caches
-from django.core.management.base import BaseCommand, CommandError, CommandParser
+from django.core.management.base import BaseCommand, CommandParser
 
-from redimo_django.cache import RedimoCache
+from redimo_django.management import redimo_cache
 
 
 class Command(BaseCommand):
@@ -20,12 +19,7 @@ class Command(BaseCommand):
                             help="leave DynamoDB's TTL off: expired entries are then ignored but never deleted")
 
     def handle(self, *args: Any, alias: str, no_ttl: bool, **options: Any) -> None:
-        try:
-            cache = caches[alias]
-        except InvalidCacheBackendError as error:
-            raise CommandError(str(error)) from error
-        if not isinstance(cache, RedimoCache):
-            raise CommandError(f"The cache '{alias}' is a {type(cache).__name__}, not a RedimoCache")
+        cache = redimo_cache(alias)
         redimo = cache.get_client()
         table = redimo.gateway.table
         self.stdout.write(f"Creating DynamoDB table '{table}' for cache '{alias}' at {redimo.gateway.endpoint} ...")

@@ -5,11 +5,10 @@ from __future__ import annotations
 
 from typing import Any
 
-from django.core.cache import InvalidCacheBackendError, caches
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
-from redimo.sweep import GRACE, Sweep
-from redimo_django.cache import RedimoCache
+from redimo.sweep import GRACE, Sweep, describe
+from redimo_django.management import redimo_cache
 
 
 class Command(BaseCommand):
@@ -24,12 +23,7 @@ class Command(BaseCommand):
         parser.add_argument("--workers", type=int, default=4, help="parallel Scan segments (default 4)")
 
     def handle(self, *args: Any, alias: str, dry_run: bool, grace: float, workers: int, **options: Any) -> None:
-        try:
-            cache = caches[alias]
-        except InvalidCacheBackendError as error:
-            raise CommandError(str(error)) from error
-        if not isinstance(cache, RedimoCache):
-            raise CommandError(f"The cache '{alias}' is a {type(cache).__name__}, not a RedimoCache")
+        cache = redimo_cache(alias)
         if workers < 1 or grace < 0:
             raise CommandError("--workers must be at least 1 and --grace at least 0")
         redimo = cache.get_client()
@@ -37,8 +31,6 @@ class Command(BaseCommand):
         self.stdout.write(f"Sweeping namespace '{namespace}' of table '{redimo.gateway.table}' "
                           f"(grace {grace:g} s){' as a dry run' if dry_run else ''} ...")
         result = Sweep(redimo.gateway, namespace, grace=grace, workers=workers, dry_run=dry_run).run()
-        self.stdout.write(f"Scanned {result['items_scanned']} items ({result['read_units']} RCU) in {result['seconds']} s.")
-        self.stdout.write(self.style.SUCCESS(
-            f"{'Would delete' if dry_run else 'Deleted'} {result['deleted']} unreachable items "
-            f"({result['deleted_bytes']} bytes, {result['write_units']} WCU); kept {result['kept_reachable_again']} "
-            f"that were reachable again."))
+        scanned, deleted = describe(result)
+        self.stdout.write(scanned)
+        self.stdout.write(self.style.SUCCESS(deleted))
