@@ -13,6 +13,7 @@ from hypothesis import strategies as st
 from conftest import TABLE, run_processes
 from differential import Pair, cmd, flat, run_state_machine
 from redimo import Redimo
+from redimo.server import resp3_shape
 from redimo.storage import INLINE_LIMIT, MAX_VALUE, millis
 
 L = INLINE_LIMIT
@@ -75,6 +76,32 @@ def test_size_limit(r: Redimo) -> None:
     with pytest.raises(redis.ResponseError, match="string exceeds maximum allowed size"):
         r.bitfield("b").set("u8", (MAX_VALUE - 1) * 8 + 4, 1).execute()
     assert r.getbit("b", 2**32 - 1) == 0 and r.exists("b") == 0
+
+
+def test_multi_exec_and_watch(r: Redimo) -> None:
+    r.set("big", bytes(L + 10))
+    with r.pipeline() as pipe:
+        pipe.setbit("k", 3, 1).getbit("k", 3).execute_command("BITFIELD", "k", "INCRBY", "u8", "8", "5")
+        pipe.setbit("big", (L + 5) * 8, 1).getbit("big", (L + 5) * 8).bitcount("big").get("k")
+        assert pipe.execute() == [0, 1, [5], 0, 1, 1, b"\x10\x05"]
+    with r.pipeline() as pipe:  # as Redis 7.0: a SETBIT that changes nothing is no write a WATCH sees
+        pipe.watch("k")
+        r.setbit("k", 3, 1)
+        pipe.multi()
+        pipe.get("k")
+        assert pipe.execute() == [b"\x10\x05"]
+    with r.pipeline() as pipe, pytest.raises(redis.WatchError):
+        pipe.watch("big")
+        r.setbit("big", 1, 1)
+        pipe.multi()
+        pipe.get("big")
+        pipe.execute()
+
+
+def test_lcs_idx_is_a_map_in_resp3() -> None:
+    reply = [b"matches", [[[1, 2], [0, 1]]], b"len", 2]
+    assert resp3_shape([b"LCS", b"a", b"b", b"idx"], reply) == {b"matches": [[[1, 2], [0, 1]]], b"len": 2}
+    assert resp3_shape([b"LCS", b"a", b"b"], b"ab") == b"ab"
 
 
 # -- chunked values ----------------------------------------------------------------------------
