@@ -267,9 +267,10 @@ class Database:
                 raise ReplyError(TOO_LARGE)
             chunks = record.chunks if record else 0
             grown = (length - 1) // INLINE_LIMIT  # the chunk that will hold the last byte
-            first = min(low // INLINE_LIMIT, chunks - 1 if grown >= chunks else low // INLINE_LIMIT)
-            last = min(high // INLINE_LIMIT, max(chunks - 1, grown))
-            patch = record is not None and chunks and last - first < PATCH_CHUNKS
+            first, last = low // INLINE_LIMIT, min(high // INLINE_LIMIT, max(chunks - 1, grown))
+            if grown >= chunks:  # growing past the last chunk, which is filled with zeros first
+                first = min(first, chunks - 1)
+            patch = record is not None and chunks > 0 and last - first < PATCH_CHUNKS
             if patch:
                 old = self.read_chunks(record.item, range(first, min(last, chunks - 1) + 1))
                 base = first * INLINE_LIMIT
