@@ -7,7 +7,7 @@ DYNAMODB_LOCAL_DIR := .cache/dynamodb-local
 export REDIMO_DYNAMODB_LOCAL_DIR := $(abspath $(DYNAMODB_LOCAL_DIR))
 
 .PHONY: test test-boto3 demo bench bench-migrate bench-celery bench-server celery-integration django-redis-tests \
-	django-cache-tests deps system-packages clean
+	django-cache-tests fakeredis-tests deps system-packages clean
 
 test: deps
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
@@ -44,6 +44,11 @@ django-redis-tests: deps
 # of `make test`); about 30 s. DJANGO_CACHE_TESTS_TARGET=redis runs them on a real redis-server instead.
 django-cache-tests: deps
 	scripts/django-cache-tests.sh
+
+# fakeredis 2.41's own bitmap, generic-key and stream tests on Redimo and on fakeredis (also part of
+# `make test`); about 3 minutes.
+fakeredis-tests: deps
+	scripts/fakeredis-tests.sh $(PYTEST_ARGS)
 
 # redis-benchmark (GET, SET, LPUSH, SET -P 16) on `redimo serve` with DynamoDB Local and on redis-server.
 bench-server: deps

@@ -48,9 +48,8 @@
 set -euo pipefail
 
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
-ROOT="$PWD"
-VENV="${VENV:-.venv}"
-PY="$ROOT/$VENV/bin/python"
+source scripts/suite-lib.sh
+suite_init celery-integration
 CELERY_VERSION=5.7.0
 SDIST_DIR="$ROOT/.cache/celery-sdist"
 SDIST="$SDIST_DIR/celery-$CELERY_VERSION"
@@ -60,36 +59,17 @@ RUN_TIMEOUT="${CELERY_INTEGRATION_TIMEOUT:-1200}"
 TEST_TIMEOUT="${CELERY_INTEGRATION_TEST_TIMEOUT:-600}"
 read -r -a TESTS <<<"${CELERY_INTEGRATION_TESTS:-test_tasks.py test_canvas.py test_group_chains.py}"
 
-log() { echo "celery-integration: $*" >&2; }
-
 mkdir -p "$RUNS"
 SUITE="$(mktemp -d "$RUNS/run.XXXXXX")"   # t/ (the suite), stacks/ (thread stacks of timed-out tests)
-work="$(mktemp -d)"
-started=()        # pids of the processes this script started, stopped in reverse order on exit
-cleanup() {
-    local i pid
-    for ((i = ${#started[@]} - 1; i >= 0; i--)); do
-        pid="${started[i]}"
-        kill -TERM "$pid" 2>/dev/null || continue
-        for _ in $(seq 1 100); do kill -0 "$pid" 2>/dev/null || break; sleep 0.2; done
-        kill -KILL "$pid" 2>/dev/null || true
-        wait "$pid" 2>/dev/null || true
-    done
-    rm -rf "$work" "$SUITE/t" "$SUITE/integration-tests-config.json"
+suite_cleanup() {
+    rm -rf "$SUITE/t" "$SUITE/integration-tests-config.json"
     if [ -d "$SUITE/stacks" ]; then log "thread stacks of timed-out tests: ${SUITE#"$ROOT"/}/stacks/"; fi
     rmdir "$SUITE" 2>/dev/null || true
 }
-trap cleanup EXIT
-trap 'exit 130' INT
-trap 'exit 143' TERM
 
 free_port() { "$PY" -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'; }
 
 # --- what the suite needs -------------------------------------------------------------------------
-if [ ! -x "$PY" ]; then
-    log "no virtualenv at $VENV: run 'make deps' (or 'make test') first"
-    exit 2
-fi
 if ! "$PY" -c 'import celery, redis, pytest_rerunfailures, pydantic' 2>/dev/null; then
     log "installing the suite's test requirements into $VENV"
     "$PY" -m pip install --quiet "celery[redis]>=5.3" "pytest-rerunfailures>=16.5" "pydantic>=2"
@@ -97,12 +77,7 @@ fi
 installed="$("$PY" -c 'import celery; print(celery.__version__)')"
 [ "$installed" = "$CELERY_VERSION" ] || log "warning: celery $installed is installed; the suite is celery $CELERY_VERSION's"
 
-if [ ! -f "$SDIST/t/integration/conftest.py" ]; then
-    log "fetching the celery $CELERY_VERSION sdist into ${SDIST_DIR#"$ROOT"/}"
-    mkdir -p "$SDIST_DIR"
-    "$PY" -m pip download --quiet --no-deps --no-binary :all: "celery==$CELERY_VERSION" -d "$SDIST_DIR"
-    tar xzf "$SDIST_DIR/celery-$CELERY_VERSION.tar.gz" -C "$SDIST_DIR"
-fi
+suite_sdist celery "$CELERY_VERSION" "$SDIST_DIR" "celery-$CELERY_VERSION/t/integration/conftest.py"
 # A copy of t/ without celery's source beside it, so that the installed celery is the one imported.
 mkdir -p "$SUITE/t"
 cp "$SDIST/t/__init__.py" "$SDIST/t/canvas_helpers.py" "$SDIST/t/skip.py" "$SUITE/t/"
@@ -152,25 +127,7 @@ if [ ${#redimo_tables[@]} -gt 0 ]; then
         log "registering redimo's entry points: pip install -e . --no-deps"
         "$PY" -m pip install --quiet -e . --no-deps
     fi
-    export AWS_ACCESS_KEY_ID="${AWS_ACCESS_KEY_ID:-testing}" AWS_SECRET_ACCESS_KEY="${AWS_SECRET_ACCESS_KEY:-testing}"
-    export AWS_REGION="${AWS_REGION:-us-east-1}"
-    if [ -z "${AWS_ENDPOINT_URL_DYNAMODB:-}" ]; then
-        export REDIMO_DYNAMODB_LOCAL_DIR="${REDIMO_DYNAMODB_LOCAL_DIR:-$ROOT/.cache/dynamodb-local}"
-        if [ ! -f "$REDIMO_DYNAMODB_LOCAL_DIR/DynamoDBLocal.jar" ]; then
-            scripts/install-dynamodb-local.sh "$(sed -n 's/^DYNAMODB_LOCAL_VERSION := //p' Makefile)" \
-                "$REDIMO_DYNAMODB_LOCAL_DIR"
-        fi
-        "$PY" "$HERE/dynamodb_local.py" "$work/dynamodb-endpoint" &
-        started+=("$!")
-        for _ in $(seq 1 600); do
-            [ -f "$work/dynamodb-endpoint" ] && break
-            kill -0 "${started[-1]}" 2>/dev/null || { log "DynamoDB Local did not start"; exit 1; }
-            sleep 0.1
-        done
-        [ -f "$work/dynamodb-endpoint" ] || { log "DynamoDB Local did not start in 60 s"; exit 1; }
-        AWS_ENDPOINT_URL_DYNAMODB="$(cat "$work/dynamodb-endpoint")"
-        export AWS_ENDPOINT_URL_DYNAMODB
-    fi
+    suite_dynamodb
     for table in "${redimo_tables[@]}"; do
         "$ROOT/$VENV/bin/redimo" create-table "$table" --endpoint-url "$AWS_ENDPOINT_URL_DYNAMODB" >&2
     done
@@ -185,13 +142,9 @@ export CELERY_INTEGRATION_TIMEOUT="$RUN_TIMEOUT" CELERY_INTEGRATION_TEST_TIMEOUT
 export CELERY_INTEGRATION_STACKS="$SUITE/stacks"
 export WORKER_LOGLEVEL="${WORKER_LOGLEVEL:-INFO}" PYTHONIOENCODING="${PYTHONIOENCODING:-UTF-8}"
 start=$SECONDS
-# In the background and waited for, so that an INT or TERM to this script reaches it through cleanup:
-# `timeout` runs pytest in a process group of its own and passes the signal to all of it (the worker's
+# `timeout` runs pytest in a process group of its own and passes an INT or TERM to all of it (the worker's
 # prefork children included).
-timeout -k 30 "$((RUN_TIMEOUT + 300))" "$PY" -m pytest -c "$HERE/pytest.ini" --rootdir "$SUITE" \
-    -o cache_dir="$RUNS/.pytest_cache" "${paths[@]}" "$@" &
-started+=("$!")
-status=0
-wait "${started[-1]}" || status=$?
+suite_run "$((RUN_TIMEOUT + 300))" "$PY" -m pytest -c "$HERE/pytest.ini" --rootdir "$SUITE" \
+    -o cache_dir="$RUNS/.pytest_cache" "${paths[@]}" "$@"
 log "pytest exited $status after $((SECONDS - start)) s (TEST_BACKEND=$TEST_BACKEND)"
 exit "$status"

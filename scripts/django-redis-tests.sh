@@ -29,9 +29,8 @@
 set -euo pipefail
 
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
-ROOT="$PWD"
-VENV="${VENV:-.venv}"
-PY="$ROOT/$VENV/bin/python"
+source scripts/suite-lib.sh
+suite_init django-redis-tests
 DJANGO_REDIS_VERSION=7.0.0
 SDIST_DIR="$ROOT/.cache/django-redis-sdist"
 SDIST="$SDIST_DIR/django_redis-$DJANGO_REDIS_VERSION"
@@ -41,32 +40,11 @@ RUN_TIMEOUT="${DJANGO_REDIS_TESTS_TIMEOUT:-1800}"
 export DJANGO_REDIS_TESTS_TABLE="${DJANGO_REDIS_TESTS_TABLE:-django-redis-tests}"
 read -r -a TESTS <<<"${DJANGO_REDIS_TESTS:-test_backend.py test_backend_sorted_sets.py}"
 
-log() { echo "django-redis-tests: $*" >&2; }
-
 mkdir -p "$RUNS"
 SUITE="$(mktemp -d "$RUNS/run.XXXXXX")"   # tests/ (the suite's copy) and pytest.ini
-work="$(mktemp -d)"
-started=()        # pids of the processes this script started, stopped in reverse order on exit
-cleanup() {
-    local i pid
-    for ((i = ${#started[@]} - 1; i >= 0; i--)); do
-        pid="${started[i]}"
-        kill -TERM "$pid" 2>/dev/null || continue
-        for _ in $(seq 1 100); do kill -0 "$pid" 2>/dev/null || break; sleep 0.2; done
-        kill -KILL "$pid" 2>/dev/null || true
-        wait "$pid" 2>/dev/null || true
-    done
-    rm -rf "$work" "$SUITE"
-}
-trap cleanup EXIT
-trap 'exit 130' INT
-trap 'exit 143' TERM
+suite_cleanup() { rm -rf "$SUITE"; }
 
 # --- what the suite needs -------------------------------------------------------------------------
-if [ ! -x "$PY" ]; then
-    log "no virtualenv at $VENV: run 'make deps' (or 'make test') first"
-    exit 2
-fi
 if ! "$PY" -c 'import django_redis, pytest_mock, xdist, msgpack, redimo_django' 2>/dev/null; then
     log "installing django-redis and the suite's test requirements into $VENV"
     "$PY" -m pip install --quiet "django-redis==$DJANGO_REDIS_VERSION" "pytest-mock>=3.14" "pytest-xdist>=3.6" \
@@ -75,12 +53,7 @@ fi
 installed="$("$PY" -c 'import django_redis; print(django_redis.__version__)')"
 [ "$installed" = "$DJANGO_REDIS_VERSION" ] || log "warning: django-redis $installed is installed; the suite is $DJANGO_REDIS_VERSION's"
 
-if [ ! -f "$SDIST/tests/conftest.py" ]; then
-    log "fetching the django-redis $DJANGO_REDIS_VERSION sdist into ${SDIST_DIR#"$ROOT"/}"
-    mkdir -p "$SDIST_DIR"
-    "$PY" -m pip download --quiet --no-deps --no-binary :all: "django-redis==$DJANGO_REDIS_VERSION" -d "$SDIST_DIR"
-    tar xzf "$SDIST_DIR/django_redis-$DJANGO_REDIS_VERSION.tar.gz" -C "$SDIST_DIR"
-fi
+suite_sdist django-redis "$DJANGO_REDIS_VERSION" "$SDIST_DIR" "django_redis-$DJANGO_REDIS_VERSION/tests/conftest.py"
 # A copy of tests/ without django_redis's source beside it, so that the installed django-redis is imported.
 cp -r "$SDIST/tests" "$SUITE/tests"
 cp "$SETTINGS" "$SUITE/tests/settings/redimo.py"
@@ -97,25 +70,7 @@ xfail_strict = true
 EOF
 
 # --- DynamoDB --------------------------------------------------------------------------------------
-export AWS_ACCESS_KEY_ID="${AWS_ACCESS_KEY_ID:-testing}" AWS_SECRET_ACCESS_KEY="${AWS_SECRET_ACCESS_KEY:-testing}"
-export AWS_REGION="${AWS_REGION:-us-east-1}" AWS_DEFAULT_REGION="${AWS_DEFAULT_REGION:-${AWS_REGION:-us-east-1}}"
-if [ -z "${AWS_ENDPOINT_URL_DYNAMODB:-}" ]; then
-    export REDIMO_DYNAMODB_LOCAL_DIR="${REDIMO_DYNAMODB_LOCAL_DIR:-$ROOT/.cache/dynamodb-local}"
-    if [ ! -f "$REDIMO_DYNAMODB_LOCAL_DIR/DynamoDBLocal.jar" ]; then
-        scripts/install-dynamodb-local.sh "$(sed -n 's/^DYNAMODB_LOCAL_VERSION := //p' Makefile)" \
-            "$REDIMO_DYNAMODB_LOCAL_DIR"
-    fi
-    "$PY" scripts/celery_integration/dynamodb_local.py "$work/dynamodb-endpoint" &
-    started+=("$!")
-    for _ in $(seq 1 600); do
-        [ -f "$work/dynamodb-endpoint" ] && break
-        kill -0 "${started[-1]}" 2>/dev/null || { log "DynamoDB Local did not start"; exit 1; }
-        sleep 0.1
-    done
-    [ -f "$work/dynamodb-endpoint" ] || { log "DynamoDB Local did not start in 60 s"; exit 1; }
-    AWS_ENDPOINT_URL_DYNAMODB="$(cat "$work/dynamodb-endpoint")"
-    export AWS_ENDPOINT_URL_DYNAMODB
-fi
+suite_dynamodb
 "$ROOT/$VENV/bin/redimo" create-table "$DJANGO_REDIS_TESTS_TABLE" --endpoint-url "$AWS_ENDPOINT_URL_DYNAMODB" >&2
 
 # --- the run ---------------------------------------------------------------------------------------
@@ -123,11 +78,7 @@ paths=()
 for test in "${TESTS[@]}"; do paths+=("$SUITE/tests/$test"); done
 log "django-redis $DJANGO_REDIS_VERSION's ${TESTS[*]} on RedimoCache, table $DJANGO_REDIS_TESTS_TABLE at $AWS_ENDPOINT_URL_DYNAMODB"
 start=$SECONDS
-# In the background and waited for, so that an INT or TERM to this script stops it through cleanup.
-timeout -k 30 "$RUN_TIMEOUT" "$PY" -m pytest -c "$SUITE/pytest.ini" --rootdir "$SUITE" \
-    -o cache_dir="$RUNS/.pytest_cache" "${paths[@]}" "$@" &
-started+=("$!")
-status=0
-wait "${started[-1]}" || status=$?
+suite_run "$RUN_TIMEOUT" "$PY" -m pytest -c "$SUITE/pytest.ini" --rootdir "$SUITE" \
+    -o cache_dir="$RUNS/.pytest_cache" "${paths[@]}" "$@"
 log "pytest exited $status after $((SECONDS - start)) s"
 exit "$status"
