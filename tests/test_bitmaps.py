@@ -140,6 +140,22 @@ def test_setbit_on_a_chunked_value_writes_one_chunk(r: Redimo) -> None:
     assert r.bitpos("big", 1, L + 1, -1) == first_set * 8 + 8 - value[first_set].bit_length()
 
 
+@pytest.mark.moto_bug("consumed capacity comes back as fixed numbers")
+def test_capacity_of_chunk_patches(r: Redimo) -> None:
+    """(RCU, WCU) on DynamoDB Local, as docs/reference/bitmaps.md states them."""
+    def used(action: Callable[[], Any]) -> tuple[float, float]:
+        before = r.gateway.usage.snapshot()
+        action()
+        spent_ = r.gateway.usage - before
+        return spent_.read_units, spent_.write_units
+
+    r.set("big", bytes(768_000))  # chunks of 350,000, 350,000 and 68,000 bytes
+    assert used(lambda: r.setbit("big", (L + 5) * 8, 1)) == (87.0, 686.0), "head + a full chunk, twice (a transaction)"
+    assert used(lambda: r.getbit("big", (L + 5) * 8)) == (87.0, 0.0)
+    assert used(lambda: r.setbit("big", (2 * L + 5) * 8, 1)) == (18.0, 136.0), "the short last chunk"
+    assert used(lambda: r.setbit("small", 5, 1)) == (1.0, 1.0)
+
+
 def test_an_inline_value_becomes_chunked(r: Redimo) -> None:
     r.set("b", b"\xff")
     assert r.setbit("b", (L + 5) * 8 + 7, 1) == 0
