@@ -49,7 +49,7 @@ def test_ttl_is_kept_and_expiry_is_exact(r: Redimo, make_redimo: Callable[..., R
     r.expire("b", 100)
     r.setbit("b", 100, 1)
     r.bitfield("b").incrby("u8", 0, 1).execute()
-    assert 99 <= r.ttl("b") <= 100, "SETBIT and BITFIELD keep the TTL"
+    assert 90 <= r.ttl("b") <= 100, "SETBIT and BITFIELD keep the TTL"
     r.bitop("NOT", "b2", "b")
     assert r.ttl("b2") == -1
     later = make_redimo(namespace=r.engine.db.namespace, clock=lambda: millis() + 101_000)
@@ -61,8 +61,9 @@ def test_ttl_is_kept_and_expiry_is_exact(r: Redimo, make_redimo: Callable[..., R
 def test_wrongtype(r: Redimo) -> None:
     r.hset("h", "f", "v")
     for call in (lambda: r.getbit("h", 1), lambda: r.setbit("h", 1, 1), lambda: r.bitcount("h"),
-                 lambda: r.bitpos("h", 1), lambda: r.bitop("AND", "d", "h"), lambda: r.bitfield("h").get("u8", 0).execute(),
-                 lambda: r.bitfield("h").set("u8", 0, 1).execute(), lambda: r.bitfield_ro("h", "u8", 0)):
+                 lambda: r.bitpos("h", 1), lambda: r.bitop("AND", "d", "h"),
+                 lambda: r.bitfield("h").get("u8", 0).execute(), lambda: r.bitfield("h").set("u8", 0, 1).execute(),
+                 lambda: r.bitfield_ro("h", "u8", 0)):
         with pytest.raises(redis.ResponseError, match="WRONGTYPE"):
             call()
     with pytest.raises(redis.ResponseError, match="The specified keys must contain string values"):
@@ -133,7 +134,7 @@ def test_setbit_on_a_chunked_value_writes_one_chunk(r: Redimo) -> None:
     value[grown] = 0x80
     assert r.get("big") == bytes(value) and r.strlen("big") == grown + 1
     assert len(chunk_items(r, b"big")) == 4
-    assert 999 <= r.ttl("big") <= 1000 and {item.get("tx", {}).get("N") for item in r.engine.db.all_items(b"big")} \
+    assert 950 <= r.ttl("big") <= 1000 and {item.get("tx", {}).get("N") for item in r.engine.db.all_items(b"big")} \
         == {r.engine.db.all_items(b"big")[0]["tx"]["N"]}, "chunks keep the head's TTL"
     assert r.bitcount("big") == sum(bin(byte).count("1") for byte in value)
     first_set = next(at for at in range(L + 1, len(value)) if value[at])
@@ -244,7 +245,8 @@ BIT_COMMANDS = [
     cmd(b"SETBIT", key, bit_offset, bit),
     cmd(b"BITCOUNT", key, st.one_of(st.just([]), st.tuples(number, number).map(list), number.map(lambda n: [n])), unit),
     cmd(b"BITPOS", key, bit, st.lists(number, max_size=2), unit),
-    cmd(b"BITOP", st.sampled_from([b"AND", b"or", b"XOR", b"Not", b"NOT", b"foo"]), key, st.lists(key, min_size=1, max_size=3)),
+    cmd(b"BITOP", st.sampled_from([b"AND", b"or", b"XOR", b"Not", b"NOT", b"foo"]), key,
+        st.lists(key, min_size=1, max_size=3)),
     cmd(b"BITFIELD", key, fields),
     cmd(b"BITFIELD_RO", key, st.one_of(read_only_fields, fields)),
     cmd(b"LCS", key, key, st.lists(lcs_option, max_size=3).map(lambda parts: [w for part in parts for w in part])),

@@ -223,7 +223,8 @@ class Field:
             target = old + self.value
         else:  # an unsigned SET takes the value as C's uint64_t
             target = self.value if self.signed else self.value % 2**64
-        low, high = (-(1 << (self.width - 1)), (1 << (self.width - 1)) - 1) if self.signed else (0, (1 << self.width) - 1)
+        half = 1 << (self.width - 1)
+        low, high = (-half, half - 1) if self.signed else (0, 2 * half - 1)
         new = target
         if not low <= target <= high:
             if self.overflow == b"FAIL":
