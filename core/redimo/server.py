@@ -123,7 +123,7 @@ def resp3_shape(args: list[bytes], reply: Any) -> Any:
     if isinstance(reply, BaseException) or reply is None or reply is PUSHED:
         return reply
     name = args[0].lower()
-    if name in (b"hgetall", b"config") and isinstance(reply, list):
+    if (name in (b"hgetall", b"config") or (name == b"lcs" and has(args, b"IDX"))) and isinstance(reply, list):
         return Map(pairs(reply))
     if name in (b"smembers", b"sinter", b"sunion", b"sdiff"):
         return Set(reply)

@@ -14,19 +14,21 @@ from __future__ import annotations
 import os
 import time
 from dataclasses import dataclass
-from typing import Callable, Iterable, Iterator
+from typing import Callable, Iterable, Iterator, TypeVar
 
 from redis.exceptions import ConnectionError as RedisConnectionError
 
 from . import oplog
 from .compact import Limits, Recent, is_compact
-from .gateway import ConditionFailed, Gateway, Item
+from .gateway import ConditionFailed, Gateway, Item, TransactionConditionFailed
 from .protocol import WRONGTYPE, ReplyError, canonical_int
 
 HEAD = b"\x00"
 CHUNK = b"\x01"
 INLINE_LIMIT = 350_000  # bytes of value kept in the head item; DynamoDB's item limit is 400 KB
 MAX_VALUE = 64 * 1024 * 1024
+TOO_LARGE = f"ERR string exceeds maximum allowed size ({MAX_VALUE} bytes in Redimo)"
+PATCH_CHUNKS = 10  # chunks one TransactWriteItems (4 MB) can rewrite in place, with the head
 MAX_PARTITION_KEY = 2048  # DynamoDB's limit for a binary partition key
 COLLECTION_TYPES = frozenset({"hash", "set", "zset", "list", "stream"})  # see collection.py
 
@@ -69,6 +71,20 @@ class Record:
             return f"{condition} AND attribute_not_exists(x)", values
         return f"{condition} AND x = :old_x", {**values, ":old_x": self.item["x"]}
 
+
+@dataclass
+class Window:
+    """Bytes ``base`` .. ``base + len(data)`` of a string value (a bit command reads any other byte as 0)."""
+
+    base: int
+    data: bytearray
+
+    def byte(self, at: int) -> int:
+        index = at - self.base
+        return self.data[index] if 0 <= index < len(self.data) else 0
+
+
+T = TypeVar("T")
 HEADS_KEPT = 1000  # compact collection heads a Database remembers (collection.seen), each at most compact.HINT_BYTES
 
 class Database:
@@ -142,7 +158,7 @@ class Database:
         head: Item = {**(marks or {}), **self.head_key(key), "t": {"S": "string"}, "w": {"B": os.urandom(8)},
                       **self.expiry_attributes(expire_at)}
         if len(value) > MAX_VALUE:
-            raise ReplyError(f"ERR string exceeds maximum allowed size ({MAX_VALUE} bytes in Redimo)")
+            raise ReplyError(TOO_LARGE)
         if len(value) <= INLINE_LIMIT:
             if canonical_int(value) is not None:
                 head["n"] = {"N": value.decode()}
@@ -158,12 +174,27 @@ class Database:
                   for index, piece in enumerate(pieces)]
         return head, chunks
 
+    def chunk_key(self, head: Item, index: int) -> Item:
+        return {"pk": head["pk"], "sk": {"B": CHUNK + head["g"]["B"] + index.to_bytes(4, "big")}}
+
     def chunk_keys(self, item: Item) -> list[Item]:
-        if "c" not in item:
-            return []
-        generation = item["g"]["B"]
-        return [{"pk": item["pk"], "sk": {"B": CHUNK + generation + index.to_bytes(4, "big")}}
-                for index in range(int(item["c"]["N"]))]
+        return [self.chunk_key(item, index) for index in range(int(item["c"]["N"]))] if "c" in item else []
+
+    def read_chunks(self, head: Item, indexes: range) -> bytes | None:
+        """Chunks of a chunked head, joined: 1 GetItem for one, else ceil(n/100) BatchGetItem. None when
+        one is missing (the value was replaced meanwhile) or newer than the head (patched in place since
+        it was read: a chunk's ``p`` is the head's patch count that wrote it), so a read never mixes two
+        states of the value."""
+        keys = [self.chunk_key(head, index) for index in indexes]
+        if len(keys) == 1:
+            found = [item for item in [self.gateway.get(keys[0])] if item]
+        else:
+            found = self.gateway.batch_get(keys) if keys else []
+        patches = int(head.get("p", {"N": "0"})["N"])
+        pieces = {item["sk"]["B"]: item["v"]["B"] for item in found if int(item.get("p", {"N": "0"})["N"]) <= patches}
+        if len(pieces) != len(keys):
+            return None
+        return b"".join(pieces[key["sk"]["B"]] for key in keys)
 
     def string_value(self, record: Record) -> bytes | None:
         """The bytes of a live string record; None if its chunks were replaced meanwhile."""
@@ -172,11 +203,7 @@ class Database:
             return item["n"]["N"].encode()
         if "v" in item:
             return item["v"]["B"]
-        chunk_keys = self.chunk_keys(item)
-        found = {chunk["sk"]["B"]: chunk["v"]["B"] for chunk in self.gateway.batch_get(chunk_keys)}
-        if len(found) != len(chunk_keys):
-            return None
-        return b"".join(found[key["sk"]["B"]] for key in chunk_keys)
+        return self.read_chunks(item, range(record.chunks))
 
     def get_string(self, key: bytes) -> bytes | None:
         """GET: one GetItem for an inline value (plus ceil(chunks/100) BatchGetItem for a chunked one)."""
@@ -203,6 +230,89 @@ class Database:
             previous = record.item
             if same_head:
                 time.sleep(0.01 * 2**same_head)
+
+    def read_window(self, key: bytes, low: int, high: int) -> Window:
+        """Bytes ``low`` .. ``high`` of a string (WRONGTYPE for another type; a missing key reads as
+        nothing): 1 GetItem of the head, and for a chunked value 1 GetItem (or BatchGetItem) of the
+        chunks that hold them."""
+        record = self.load(key)
+        if record is None:
+            return Window(low, bytearray())
+        if record.type != "string":
+            raise ReplyError(WRONGTYPE)
+        if not record.chunks:
+            return Window(0, bytearray(self.string_value(record) or b""))
+        first = low // INLINE_LIMIT
+        data = self.read_chunks(record.item, range(first, min(high // INLINE_LIMIT, record.chunks - 1) + 1))
+        if data is None:  # replaced or patched meanwhile: read it whole, as GET does
+            return Window(0, bytearray(self.read_string(key)[1] or b""))
+        return Window(first * INLINE_LIMIT, bytearray(data))
+
+    def modify_window(self, key: bytes, low: int, high: int, length: int, change: Callable[[Window], T]) -> T:
+        """Read-modify-write of bytes ``low`` .. ``high`` of a string grown (with zero bytes) to at least
+        ``length``, keeping its TTL; ``change`` edits the window and returns the reply. The value is
+        written only when its bytes change, and the write is conditional on the head as read (retried
+        from the read when another writer got in between).
+
+        An inline value: 1 GetItem + 1 PutItem (a new chunked value when it grows past INLINE_LIMIT).
+        A chunked value: 1 GetItem of the head + 1 GetItem (or BatchGetItem) of the chunks in the
+        window + 1 TransactWriteItems of the head (its version, patch count and chunk count) and of
+        the chunks that changed or were added, in place; a window of more than PATCH_CHUNKS chunks
+        rewrites the whole value under a new generation instead (put_string)."""
+        while True:
+            record = self.load(key)
+            if record is not None and record.type != "string":
+                raise ReplyError(WRONGTYPE)
+            if length > MAX_VALUE:
+                raise ReplyError(TOO_LARGE)
+            chunks = record.chunks if record else 0
+            grown = (length - 1) // INLINE_LIMIT  # the chunk that will hold the last byte
+            first, last = low // INLINE_LIMIT, min(high // INLINE_LIMIT, max(chunks - 1, grown))
+            if grown >= chunks:  # growing past the last chunk, which is filled with zeros first
+                first = min(first, chunks - 1)
+            patch = record is not None and chunks > 0 and last - first < PATCH_CHUNKS
+            if patch:
+                old = self.read_chunks(record.item, range(first, min(last, chunks - 1) + 1))
+                base = first * INLINE_LIMIT
+            else:
+                old = self.string_value(record) if record else b""
+                base = 0
+            if old is None:
+                continue  # replaced or patched meanwhile
+            window = Window(base, bytearray(old))
+            window.data.extend(bytes(max(0, length - base - len(old))))
+            reply = change(window)
+            if window.data == old:
+                return reply
+            try:
+                if patch:
+                    self.patch_chunks(record, window, old, max(chunks, grown + 1))
+                else:
+                    condition, values = record.unchanged() if record else (ABSENT_OR_EXPIRED, self.now())
+                    self.put_string(key, bytes(window.data), record.expire_at if record else None, condition,
+                                    values, once=oplog.new_record(oplog.PUT), replaces=record.item if record else None)
+            except (ConditionFailed, TransactionConditionFailed):
+                continue
+            return reply
+
+    def patch_chunks(self, record: Record, window: Window, old: bytes, count: int) -> None:
+        """Write the chunks of a window (chunk-aligned) that differ from ``old`` and the head, now of
+        ``count`` chunks, in one TransactWriteItems conditional on the head as read."""
+        patches = int(record.item.get("p", {"N": "0"})["N"]) + 1
+        condition, values = record.unchanged()
+        head = {"pk": record.item["pk"], "sk": record.item["sk"]}
+        actions: list[dict] = [{"Update": {
+            "Key": head, "UpdateExpression": "SET w = :w, p = :p, c = :c", "ConditionExpression": condition,
+            "ExpressionAttributeValues": {**values, ":w": {"B": os.urandom(8)}, ":p": {"N": str(patches)},
+                                          ":c": {"N": str(count)}}}}]
+        first = window.base // INLINE_LIMIT
+        for at in range(0, len(window.data), INLINE_LIMIT):
+            piece = bytes(window.data[at:at + INLINE_LIMIT])
+            if piece != old[at:at + INLINE_LIMIT]:
+                actions.append({"Put": {"Item": {**self.chunk_key(record.item, first + at // INLINE_LIMIT),
+                                                 "v": {"B": piece}, "p": {"N": str(patches)},
+                                                 **self.expiry_attributes(record.expire_at)}}})
+        self.gateway.transact_write(actions)
 
     def put_string(self, key: bytes, value: bytes, expire_at: int | None, condition: str | None = None,
                    values: dict | None = None, read_old: bool = False, marks: Item | None = None,

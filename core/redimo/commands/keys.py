@@ -145,8 +145,8 @@ def set_expiry(db: Database, key: bytes, expire_at: int, flags: set[bytes]) -> i
         db.gateway.update(db.head_key(key), "SET x = :x, tx = :tx, w = :w", {**values, **kept},
                           condition=" AND ".join(conditions + [unchanged]))
         return 1
-    except ConditionFailed:
-        return 0
+    except ConditionFailed:  # written meanwhile (a SETBIT patches chunks in place): the chunks again
+        return set_expiry(db, key, expire_at, flags)
 
 
 def expire_command(db: Database, args: list[bytes], unit_ms: int, absolute: bool) -> int:
@@ -244,8 +244,8 @@ def remove_expiry(db: Database, key: bytes, only_volatile: bool) -> bool:
     try:
         db.gateway.update(db.head_key(key), "SET w = :w REMOVE x, tx", {**values, **db.now(), ":w": {"B": os.urandom(8)}},
                           condition=f"{condition} AND {unchanged}")
-    except ConditionFailed:
-        return False
+    except ConditionFailed:  # written meanwhile: the chunks again
+        return remove_expiry(db, key, only_volatile)
     return True
 
 

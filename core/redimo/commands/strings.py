@@ -26,7 +26,7 @@ from ..protocol import (
     parse_long_double,
     wrong_arity,
 )
-from ..storage import ABSENT_OR_EXPIRED, DEAD, LIVE, MAX_VALUE, Database, Record, ttl_seconds
+from ..storage import ABSENT_OR_EXPIRED, DEAD, LIVE, MAX_VALUE, TOO_LARGE, Database, Record, ttl_seconds
 from .base import command, options
 
 TRANSACTION_BYTES = 4_000_000  # DynamoDB's 4 MB a transaction, with room for attribute names
@@ -436,7 +436,7 @@ def setrange(db: Database, args: list[bytes]) -> int:
         if not piece:
             return None
         if offset + len(piece) > MAX_VALUE:
-            raise ReplyError(f"ERR string exceeds maximum allowed size ({MAX_VALUE} bytes in Redimo)")
+            raise ReplyError(TOO_LARGE)
         old = old or b""
         return old[:offset].ljust(offset, b"\x00") + piece + old[offset + len(piece):]
 
