@@ -10,10 +10,9 @@ import redis
 from hypothesis import strategies as st
 
 from conftest import ALL_ENCODINGS
-from differential import Error, Pair, cmd, flat, run_state_machine
+from differential import Pair, cmd, flat, run_state_machine
 from redimo import Redimo
 
-WRONGTYPE = "WRONGTYPE Operation against a key holding the wrong kind of value"
 
 
 def spent(r: Redimo, action: Callable[[], Any]) -> tuple[Any, dict]:

@@ -20,7 +20,7 @@ from .base import c_string, command, options
 from .hashes import FIELD, value_of
 from .lists import bounds, element_sk
 from .sets import all_members
-from .zsets import _C_SPACE, _strtod, rank_range
+from .zsets import c_strtod, rank_range
 
 NOT_DOUBLE = "ERR One or more scores can't be converted into double"
 
@@ -106,14 +106,9 @@ class Lookups:
 
 
 def sort_score(value: bytes | None) -> float:
-    """The score of a BY value or an element as Redis's strtod reads it: up to the first NUL, leading
-    spaces skipped, nothing after the number; "" is 0; NaN and out-of-range values are refused."""
-    if value is None:
-        return 0.0
-    text = c_string(value)
-    if not text:
-        return 0.0
-    parsed = _strtod(text.lstrip(_C_SPACE))
+    """The score of a BY value (missing: 0) or an element as sort.c reads it with strtod; NaN and
+    out-of-range values are refused."""
+    parsed = (0.0, False) if value is None else c_strtod(value)
     if parsed is None or parsed[1]:
         raise ReplyError(NOT_DOUBLE)
     return parsed[0]
