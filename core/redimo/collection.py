@@ -626,17 +626,25 @@ def write_new(db: Database, key: bytes, head: Item, members: list[Item], first: 
     held, then delete the old value's items; ``first`` (a string's chunks) are written before. With
     ``only_new``, a live key is left as it is (False). Cost: up to 98 members, 1 GetItem of the old head
     + 1 TransactWriteItems of the head and the members (atomic: readers see the old value or the new
-    one). More members are written first (BatchWriteItem, 25 a request) and the head last (1 PutItem);
-    a member that replaces one of the old value's items (same member) then disappears from the old value
-    for a moment. A compact value is the head alone: 1 GetItem + 1 conditional PutItem."""
+    one). More members (or chunks) are written first (BatchWriteItem, 25 a request) and the head last
+    (1 PutItem returning the old one); a member that replaces one of the old value's items (same member)
+    then disappears from the old value for a moment. A compact value is the head alone: 1 GetItem + 1
+    conditional PutItem."""
     if len(members) >= TRANSACTION_LIMIT:
         first, members = [*first, *members], []
     if first:
         db.gateway.batch_write(puts=first)
+        try:
+            old = db.gateway.put(head, ABSENT_OR_EXPIRED if only_new else None, db.now() if only_new else None,
+                                 return_old=True)
+        except ConditionFailed:
+            db.gateway.batch_write(deletes=[{"pk": item["pk"], "sk": item["sk"]} for item in first])
+            return False
+        db.discard(old)
+        return True
     while True:
         old = db.gateway.get(db.head_key(key))
         if only_new and db.record(old) is not None:
-            db.gateway.batch_write(deletes=[{"pk": item["pk"], "sk": item["sk"]} for item in first])
             return False
         if old is None:
             put: dict = {"Item": head, "ConditionExpression": "attribute_not_exists(pk)"}

@@ -307,7 +307,8 @@ def object_(db: Database, args: list[bytes]) -> bytes | int | list | None:
         raise ReplyError(NO_LFU)
     if sub == b"IDLETIME":
         return 0
-    return SHARED_REFCOUNT if record.type == "string" and 0 <= int(record.item.get("n", {}).get("N", "-1")) < 10_000 else 1
+    shared = record.type == "string" and 0 <= int(record.item.get("n", {}).get("N", "-1")) < 10_000
+    return SHARED_REFCOUNT if shared else 1
 
 
 @command("persist", 2)

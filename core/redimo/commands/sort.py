@@ -15,7 +15,7 @@ from .. import collection
 from ..collection import Head, member_of, member_sk
 from ..gateway import Item
 from ..protocol import SYNTAX_ERROR, WRONGTYPE, ReplyError, parse_int
-from ..storage import Database
+from ..storage import MAX_PARTITION_KEY, Database
 from .base import c_string, command, options
 from .hashes import FIELD, value_of
 from .lists import bounds, element_sk
@@ -71,7 +71,9 @@ class Lookups:
             return list(elements)
         keys = [pattern.key(element) for element in elements]
         missing = [key for key in dict.fromkeys(keys) if key not in self.heads]
-        found = {self.db.key_of(item): item for item in self.db.gateway.batch_get([self.db.head_key(key) for key in missing])}
+        possible = [key for key in missing if len(self.db.prefix) + len(key) <= MAX_PARTITION_KEY]  # others: none
+        heads = self.db.gateway.batch_get([self.db.head_key(key) for key in possible])
+        found = {self.db.key_of(item): item for item in heads}
         self.heads.update({key: found.get(key) for key in missing})
         if pattern.field is None:
             return [self.string(key) for key in keys]
