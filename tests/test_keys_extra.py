@@ -191,3 +191,17 @@ def test_time(pair: Pair) -> None:
     assert abs(int(redis_s) + int(redis_us) / 1e6 - (int(ours_s) + int(ours_us) / 1e6)) < 5
     assert 0 <= int(ours_us) < 1_000_000 and abs(int(ours_s) - time.time()) < 5
     pair.same(b"TIME", b"x")
+
+
+def test_in_multi_exec(r: Redimo) -> None:
+    """SORT, DUMP, RESTORE and MOVE read and write through a transaction like the other commands."""
+    r.rpush("l", 3, 1, 2)
+    r.set("w_1", 5)
+    payload, other = r.dump("l"), r.engine.db.namespace + "-other"
+    pipe = r.pipeline(transaction=True)
+    pipe.sort("l", store="sorted").lrange("sorted", 0, -1).sort("l", by="w_*", get=["#", "w_*"])
+    pipe.restore("copy", 0, payload).lrange("copy", 0, -1).dump("copy").move("copy", other).exists("copy")
+    assert pipe.execute() == [3, [b"1", b"2", b"3"], [b"2", None, b"3", None, b"1", b"5"], b"OK", [b"3", b"1", b"2"],
+                              payload, True, 0]
+    assert Redimo(table=r.gateway.table, namespace=other, client=r.gateway.client).lrange("copy", 0, -1) == \
+        [b"3", b"1", b"2"]
