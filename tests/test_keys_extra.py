@@ -3,6 +3,7 @@ carried both ways between redis-server and Redimo for every type, and what RESTO
 
 from __future__ import annotations
 
+import random
 import time
 
 import pytest
@@ -93,7 +94,12 @@ def test_dump_bytes_match_redis(pair: Pair) -> None:
     pair.same(b"XADD", b"x", b"2-0", b"f", b"w")
     pair.same(b"XADD", b"x", b"3-0", b"g", b"w")
     pair.same(b"XGROUP", b"CREATE", b"x", b"g", b"0")
-    for key in (b"s", b"i", b"l", b"is", b"h", b"z", b"x", b"missing"):
+    noise = random.Random(7).randbytes  # incompressible: Redis writes it without LZF too
+    edges = [b"%d" % n for n in (0, 127, 128, -1, -4096, 4095, -4097, 4096, 32767, -32769, 8388607, -8388609,
+                                 2**31 - 1, -2**31 - 1, 2**63 - 1, -2**63)]
+    pair.same(b"RPUSH", b"edges", *edges, noise(63), noise(64), noise(300), b"007", b"-0", b"1.0")
+    pair.same(b"SADD", b"wide", b"-8817420637164285981", b"7307228399447530581")  # an intset of 8-byte integers
+    for key in (b"s", b"i", b"l", b"is", b"h", b"z", b"x", b"edges", b"wide", b"missing"):
         pair.same(b"DUMP", key)
 
 

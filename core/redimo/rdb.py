@@ -3,7 +3,8 @@
 :func:`read_rdb` streams a dump.rdb key by key; :func:`parse_dump` decodes one DUMP payload. Every value
 type and encoding of those versions is decoded (ziplists, listpacks, intsets, zipmaps, quicklists, LZF,
 streams with their consumer groups, hashes with field TTLs); module values are named, not decoded. Bad or
-truncated input raises :class:`RDBError` with the byte offset where decoding failed.
+truncated input raises :class:`RDBError` with the byte offset where decoding failed. :func:`dump_payload`
+writes a DUMP payload in Redis 7.0's format (DUMP and RESTORE: ``redimo.commands.serialization``).
 """
 
 from __future__ import annotations
