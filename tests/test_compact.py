@@ -218,7 +218,7 @@ def test_object_encoding_names(r: Redimo) -> None:
         [b"intset", b"listpack", b"listpack", b"int", b"embstr", b"raw", b"listpack", b"listpack", b"stream"]
     assert r.object("encoding", "missing") is None
     with pytest.raises(redis.ResponseError, match="unknown subcommand"):
-        r.execute_command("OBJECT", "FREQ", "h")
+        r.execute_command("OBJECT", "FOO", "h")
 
 
 def test_a_table_written_in_the_member_layout_keeps_working(make_redimo: Callable[..., Redimo]) -> None:

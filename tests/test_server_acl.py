@@ -101,5 +101,8 @@ def test_rules_and_key_positions() -> None:
     assert command_keys([b"OBJECT", b"ENCODING", b"k"]) == [b"k"]
     assert command_keys([b"ZINTER", b"5", b"a"]) is None  # numkeys beyond the arguments: refused
     assert command_keys([b"KEYS", b"*"]) is None
+    assert command_keys([b"SORT", b"l", b"BY", b"nosort", b"STORE", b"d", b"LIMIT", b"0", b"1"]) == [b"l", b"d"]
+    assert command_keys([b"SORT", b"l", b"BY", b"w_*"]) is None  # BY and GET read other keys: refused
+    assert command_keys([b"SORT_RO", b"l", b"GET", b"#"]) is None
     open_default = Options(table=TABLE, users=parse_acl("user default on >pw"))
     assert not refused_by_protected_mode(open_default, "192.0.2.7")  # a password on the default user

@@ -32,13 +32,13 @@ WRITE = names(
     "append blmove blmpop blpop brpop brpoplpush bzmpop bzpopmax bzpopmin copy decr decrby del expire expireat "
     "flushall flushdb geoadd georadius georadiusbymember geosearchstore getdel getex getset hdel hincrby "
     "hincrbyfloat hmset hset hsetnx incr incrby incrbyfloat linsert lmove lmpop lpop lpush lpushx lrem lset ltrim "
-    "mset msetnx persist pexpire pexpireat pfadd pfmerge psetex rename renamenx rpop rpoplpush rpush rpushx sadd "
-    "sdiffstore set setex setnx setrange sinterstore smove spop srem sunionstore unlink xack xadd xautoclaim "
-    "xclaim xdel xgroup xreadgroup xtrim zadd zdiffstore zincrby zinterstore zmpop zpopmax zpopmin zrangestore "
+    "mset msetnx move persist pexpire pexpireat pfadd pfmerge psetex rename renamenx restore rpop rpoplpush rpush "
+    "rpushx sadd sdiffstore set setex setnx setrange sinterstore smove sort spop srem sunionstore unlink xack xadd "
+    "xautoclaim xclaim xdel xgroup xreadgroup xtrim zadd zdiffstore zincrby zinterstore zmpop zpopmax zpopmin zrangestore "
     "zrem zremrangebylex zremrangebyrank zremrangebyscore zunionstore")
 NOT_DATA = names("ping echo publish pubsub") | SESSION_COMMANDS.keys() | set(SERVER_NAMES)
 READ = frozenset(COMMANDS) - WRITE - NOT_DATA
-DANGEROUS = names("flushdb flushall keys info config client|kill client|list config|set config|get "
+DANGEROUS = names("flushdb flushall keys sort restore info config client|kill client|list config|set config|get "
                   "config|resetstat config|rewrite")
 CATEGORIES: dict[bytes, frozenset[bytes]] = {
     b"read": READ,
@@ -46,7 +46,8 @@ CATEGORIES: dict[bytes, frozenset[bytes]] = {
     b"admin": names("config config|get config|set config|resetstat config|rewrite client|kill client|list"),
     b"dangerous": DANGEROUS,
     b"keyspace": names("del unlink exists touch type expire expireat pexpire pexpireat persist ttl pttl expiretime "
-                       "pexpiretime rename renamenx copy keys scan randomkey dbsize flushdb flushall object"),
+                       "pexpiretime rename renamenx copy move dump restore keys scan randomkey dbsize flushdb flushall "
+                       "object"),
     b"pubsub": names("publish pubsub subscribe psubscribe unsubscribe punsubscribe"),
     b"transaction": names("multi exec discard watch unwatch"),
     b"scripting": SCRIPTS,
@@ -108,11 +109,23 @@ def command_keys(args: list[bytes]) -> list[bytes] | None:
             return streams[:len(streams) // 2]
         if name in (b"georadius", b"georadiusbymember"):  # ... [STORE key] [STOREDIST key]
             return rest[:1] + [rest[i + 1] for i in range(len(rest) - 1) if rest[i].upper() in (b"STORE", b"STOREDIST")]
+        if name in (b"sort", b"sort_ro"):
+            return sort_keys(rest)
         if name in SUBCOMMAND_KEY:
             return rest[1:2] if rest and rest[0].upper() != b"HELP" else []
         return rest[:1]
     except (ValueError, IndexError):
         return None
+
+
+def sort_keys(rest: list[bytes]) -> list[bytes] | None:
+    """SORT's key and STORE destination; None (refused to users with key patterns, as Redis refuses
+    them BY and GET) when BY or GET patterns name other keys."""
+    words = [arg.upper() for arg in rest]
+    named = [(word, rest[index + 1]) for index, word in enumerate(words[:-1]) if word in (b"BY", b"GET", b"STORE")]
+    if any(word == b"GET" or (word == b"BY" and b"*" in value) for word, value in named):
+        return None
+    return rest[:1] + [value for word, value in named if word == b"STORE"]
 
 
 def hashed(password: bytes) -> str:

@@ -612,21 +612,40 @@ def replace(db: Database, key: bytes, type_: str, items: list[Item], head_set: I
             expire_at: int | None = None) -> None:
     """Make ``key`` a new collection of ``items`` (member items with ``sk``), whatever it held, under a
     new generation; then delete the old value's items. No items: the key is deleted. Used by the STORE
-    commands. Cost: up to 99 members, 1 GetItem of the old head + 1 TransactWriteItems of the head and
-    the members (atomic: readers see the old value or the new one). More members are written first
-    (BatchWriteItem, 25 a request) and the head last (1 PutItem); a member that replaces one of the old
-    value's items (same member) then disappears from the old value for a moment. A result that fits the
-    compact limits is the head alone: 1 GetItem + 1 conditional PutItem."""
+    commands. Cost: see :func:`write_new`."""
     if not items:
         db.discard(db.gateway.delete(db.head_key(key)))
         return
     head, members = new_items(db, key, type_, items, head_set, expire_at)
+    write_new(db, key, head, members)
+
+
+def write_new(db: Database, key: bytes, head: Item, members: list[Item], first: list[Item] = (),
+              only_new: bool = False) -> bool:
+    """Write a new value of ``key`` (its head and member items, under a new generation) over whatever it
+    held, then delete the old value's items; ``first`` (a string's chunks) are written before. With
+    ``only_new``, a live key is left as it is (False). Cost: up to 98 members, 1 GetItem of the old head
+    + 1 TransactWriteItems of the head and the members (atomic: readers see the old value or the new
+    one). More members (or chunks) are written first (BatchWriteItem, 25 a request) and the head last
+    (1 PutItem returning the old one); a member that replaces one of the old value's items (same member)
+    then disappears from the old value for a moment. A compact value is the head alone: 1 GetItem + 1
+    conditional PutItem."""
     if len(members) >= TRANSACTION_LIMIT:
-        db.gateway.batch_write(puts=members)
-        db.discard(db.gateway.put(head, return_old=True))
-        return
+        first, members = [*first, *members], []
+    if first:
+        db.gateway.batch_write(puts=first)
+        try:
+            old = db.gateway.put(head, ABSENT_OR_EXPIRED if only_new else None, db.now() if only_new else None,
+                                 return_old=True)
+        except ConditionFailed:
+            db.gateway.batch_write(deletes=[{"pk": item["pk"], "sk": item["sk"]} for item in first])
+            return False
+        db.discard(old)
+        return True
     while True:
         old = db.gateway.get(db.head_key(key))
+        if only_new and db.record(old) is not None:
+            return False
         if old is None:
             put: dict = {"Item": head, "ConditionExpression": "attribute_not_exists(pk)"}
         else:
@@ -636,10 +655,10 @@ def replace(db: Database, key: bytes, type_: str, items: list[Item], head_set: I
         try:
             if members:
                 db.gateway.transact_write([{"Put": put}] + [{"Put": {"Item": member}} for member in members])
-            else:  # compact: the head alone
+            else:  # compact, or members written first: the head alone
                 db.gateway.put(head, put["ConditionExpression"], put.get("ExpressionAttributeValues"),
                                put.get("ExpressionAttributeNames"))
         except (TransactionConditionFailed, ConditionFailed):
             continue  # the key changed since it was read: read it again
         db.discard(old)
-        return
+        return True

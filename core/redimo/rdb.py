@@ -3,18 +3,20 @@
 :func:`read_rdb` streams a dump.rdb key by key; :func:`parse_dump` decodes one DUMP payload. Every value
 type and encoding of those versions is decoded (ziplists, listpacks, intsets, zipmaps, quicklists, LZF,
 streams with their consumer groups, hashes with field TTLs); module values are named, not decoded. Bad or
-truncated input raises :class:`RDBError` with the byte offset where decoding failed.
+truncated input raises :class:`RDBError` with the byte offset where decoding failed. :func:`dump_payload`
+writes a DUMP payload in Redis 7.0's format (DUMP and RESTORE: ``redimo.commands.serialization``).
 """
 
 from __future__ import annotations
 
+import re
 import struct
 import sys
 from dataclasses import dataclass
-from typing import BinaryIO, Callable, Iterator
+from typing import BinaryIO, Callable, Iterable, Iterator
 
 __all__ = ["RDBError", "StreamID", "Consumer", "PendingEntry", "Group", "Stream", "Entry",
-           "read_rdb", "parse_dump", "crc64"]
+           "read_rdb", "parse_dump", "crc64", "dump_payload"]
 
 StreamID = tuple[int, int]  # (ms, seq)
 MAX_VERSION = 12
@@ -663,3 +665,181 @@ def parse_dump(payload: bytes, key: bytes = b"") -> Entry:
     if r.pos != len(r.buf):
         raise r.corrupt(f"{len(r.buf) - r.pos} unexpected bytes after the value")
     return Entry(key, kind, value, field_expires=field_expires)
+
+
+# -- writing DUMP payloads ------------------------------------------------------------------------
+DUMP_VERSION = 10  # Redis 7.0's RDB version, which Redis 7.0 and later RESTORE
+_LISTPACK_NODE = 8192  # bytes of a quicklist node (list-max-listpack-size -2)
+_SMALL_ENTRIES, _SMALL_VALUE = 128, 64  # hash/zset-max-listpack-entries and -value: listpack below both
+_INTSET_ENTRIES = 512  # set-max-intset-entries
+_INTEGER = re.compile(rb"-?[1-9][0-9]*|0")
+
+
+def _canonical(value: bytes) -> int | None:
+    """The int64 Redis's string2ll reads ``value`` as, only when it writes it back the same."""
+    if len(value) > 20 or not _INTEGER.fullmatch(value):
+        return None
+    number = int(value)
+    return number if -(1 << 63) <= number < 1 << 63 else None
+
+
+def _length(n: int) -> bytes:
+    if n < 1 << 6:
+        return bytes([n])
+    if n < 1 << 14:
+        return bytes([0x40 | n >> 8, n & 0xFF])
+    if n < 1 << 32:
+        return b"\x80" + n.to_bytes(4, "big")
+    return b"\x81" + n.to_bytes(8, "big")
+
+
+def _string(value: bytes) -> bytes:
+    """An RDB string: small integers in their integer encodings (rdbTryIntegerEncoding), else raw (never
+    LZF-compressed: RESTORE takes both)."""
+    number = _canonical(value) if len(value) <= 11 else None
+    if number is not None:
+        for code, width in ((0xC0, 1), (0xC1, 2), (0xC2, 4)):
+            if -(1 << 8 * width - 1) <= number < 1 << 8 * width - 1:
+                return bytes([code]) + number.to_bytes(width, "little", signed=True)
+    return _length(len(value)) + value
+
+
+def _lp_entry(value: bytes | int) -> bytes:
+    """One listpack entry (listpack.c): a string that is a canonical integer is stored as one."""
+    number = value if isinstance(value, int) else _canonical(value)
+    if number is None:
+        size = len(value)
+        if size < 64:
+            body = bytes([0x80 | size]) + value
+        elif size < 4096:
+            body = bytes([0xE0 | size >> 8, size & 0xFF]) + value
+        else:
+            body = b"\xF0" + size.to_bytes(4, "little") + value
+    elif 0 <= number <= 127:
+        body = bytes([number])
+    elif -4096 <= number <= 4095:
+        unsigned = number & 0x1FFF
+        body = bytes([0xC0 | unsigned >> 8, unsigned & 0xFF])
+    else:
+        code, width = next((0xF1 + index, width) for index, width in enumerate((2, 3, 4, 8))
+                           if -(1 << 8 * width - 1) <= number < 1 << 8 * width - 1)
+        body = bytes([code]) + number.to_bytes(width, "little", signed=True)
+    size, groups = len(body), []
+    while True:  # lpEncodeBacklen: 7 bits a byte, most significant first, all but the first with bit 8 set
+        groups.append(size & 127)
+        size >>= 7
+        if not size:
+            break
+    return body + bytes([groups[-1], *(group | 128 for group in groups[-2::-1])])
+
+
+def _listpack_of(entries: list[bytes]) -> bytes:
+    body = b"".join(entries)
+    return (len(body) + 7).to_bytes(4, "little") + min(len(entries), 65535).to_bytes(2, "little") + body + b"\xFF"
+
+
+def _listpack_blob(values: list[bytes | int]) -> bytes:
+    return _string(_listpack_of([_lp_entry(value) for value in values]))
+
+
+def _score_text(score: float) -> bytes:
+    """d2string: how a zset listpack holds a score."""
+    if score == 0:
+        return b"-0" if struct.pack(">d", score)[0] & 0x80 else b"0"
+    if score in (float("inf"), float("-inf")):
+        return b"inf" if score > 0 else b"-inf"
+    if -4503599627370495 < score < 4503599627370496 and score == int(score):
+        return b"%d" % int(score)
+    return b"%.17g" % score
+
+
+def _small(values: Iterable[bytes], count: int) -> bool:
+    return count <= _SMALL_ENTRIES and all(len(value) <= _SMALL_VALUE for value in values)
+
+
+def _quicklist(items: list[bytes]) -> bytes:
+    nodes: list[list[bytes]] = [[]]
+    size = 7
+    for item in items:
+        entry = _lp_entry(item)
+        if nodes[-1] and size + len(entry) > _LISTPACK_NODE:
+            nodes.append([])
+            size = 7
+        nodes[-1].append(entry)
+        size += len(entry)
+    return _length(len(nodes)) + b"".join(b"\x02" + _string(_listpack_of(node)) for node in nodes)
+
+
+def _intset_blob(numbers: list[int]) -> bytes:
+    width = next(width for width in (2, 4, 8) if all(-(1 << 8 * width - 1) <= n < 1 << 8 * width - 1 for n in numbers))
+    body = b"".join(n.to_bytes(width, "little", signed=True) for n in sorted(numbers))
+    return _string(width.to_bytes(4, "little") + len(numbers).to_bytes(4, "little") + body)
+
+
+def _stream_blob(value: Stream) -> bytes:
+    """STREAM_LISTPACKS_2: nodes of up to 100 entries, each a listpack whose master entry holds its first
+    entry's ID and fields; entries with the master's fields are written SAMEFIELDS."""
+    out = [_length((len(value.entries) + 99) // 100)]
+    for start in range(0, len(value.entries), 100):
+        node = value.entries[start:start + 100]
+        master_id, master_fields = node[0][0], [name for name, _ in node[0][1]]
+        items: list[bytes | int] = [len(node), 0, len(master_fields), *master_fields, 0]
+        for (ms, seq), pairs in node:
+            same = [name for name, _ in pairs] == master_fields
+            items += [2 if same else 0, ms - master_id[0], seq - master_id[1]]
+            if same:
+                items += [v for _, v in pairs]
+            else:
+                items += [len(pairs), *[part for pair in pairs for part in pair]]
+            items.append(len(pairs) + 3 if same else 2 * len(pairs) + 4)
+        out.append(_string(master_id[0].to_bytes(8, "big") + master_id[1].to_bytes(8, "big")) + _listpack_blob(items))
+    first = value.entries[0][0] if value.entries else (0, 0)
+    out += [_length(len(value.entries)), _length(value.last_id[0]), _length(value.last_id[1]), _length(first[0]),
+            _length(first[1]), _length(value.max_deleted_id[0]), _length(value.max_deleted_id[1]),
+            _length(value.entries_added), _length(len(value.groups))]
+    for group in value.groups:
+        out += [_string(group.name), _length(group.last_id[0]), _length(group.last_id[1]),
+                _length(_U64_MAX if group.entries_read < 0 else group.entries_read), _length(len(group.pending))]
+        out += [_raw_id(p.id) + p.delivery_time.to_bytes(8, "little") + _length(p.delivery_count) for p in group.pending]
+        out.append(_length(len(group.consumers)))
+        for consumer in group.consumers:
+            out += [_string(consumer.name), consumer.seen_time.to_bytes(8, "little"), _length(len(consumer.pending)),
+                    *[_raw_id(id_) for id_ in consumer.pending]]
+    return b"".join(out)
+
+
+def _raw_id(id_: StreamID) -> bytes:
+    return id_[0].to_bytes(8, "big") + id_[1].to_bytes(8, "big")
+
+
+def dump_payload(type_: str, value: object) -> bytes:
+    """A DUMP payload (RDB version 10, CRC-64) of a value shaped as :class:`Entry` holds it, in the
+    encodings Redis 7.0 writes: integers and raw strings (no LZF), quicklists of listpacks, listpack
+    hashes and sorted sets up to 128 entries of 64 bytes, intsets up to 512 integers, streams."""
+    if type_ == "string":
+        body = b"\x00" + _string(value)
+    elif type_ == "list":
+        body = b"\x12" + _quicklist(value)
+    elif type_ == "set":
+        numbers = [_canonical(member) for member in value]
+        if len(numbers) <= _INTSET_ENTRIES and None not in numbers:
+            body = b"\x0B" + _intset_blob(numbers)
+        else:
+            body = b"\x02" + _length(len(value)) + b"".join(_string(member) for member in value)
+    elif type_ == "hash":
+        if _small((part for pair in value for part in pair), len(value)):
+            body = b"\x10" + _listpack_blob([part for pair in value for part in pair])
+        else:
+            body = b"\x04" + _length(len(value)) + b"".join(_string(f) + _string(v) for f, v in value)
+    elif type_ == "zset":
+        if _small((member for member, _ in value), len(value)):
+            body = b"\x11" + _listpack_blob([part for member, score in value for part in (member, _score_text(score))])
+        else:
+            body = b"\x05" + _length(len(value)) + b"".join(_string(member) + struct.pack("<d", score)
+                                                            for member, score in value[::-1])
+    elif type_ == "stream":
+        body = b"\x13" + _stream_blob(value)
+    else:
+        raise ValueError(f"no DUMP encoding for type {type_}")
+    body += DUMP_VERSION.to_bytes(2, "little")
+    return body + crc64(body).to_bytes(8, "little")

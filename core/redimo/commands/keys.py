@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import sys
+import time
 
 from .. import oplog
 from ..gateway import TRANSACTION_LIMIT, ConditionFailed, TransactionConditionFailed
@@ -14,6 +15,7 @@ from ..compact import MEMBERS, is_compact, sort_key
 from ..storage import (ABSENT_OR_EXPIRED, CHUNK, COLLECTION_TYPES, DEAD, HEAD, LIVE, MAX_PARTITION_KEY, Database,
                        Record, ttl_seconds)
 from .base import c_string, command, cursor_of, options, position_of
+from .streams import subcommand
 
 HEAD_ONLY = "pk, sk, t, x, c, g, m"  # what deleting a key needs to know of its head (m: compact)
 
@@ -262,18 +264,51 @@ def encoding(record: Record) -> bytes:
     return {"hash": b"hashtable", "set": b"hashtable", "zset": b"skiplist", "list": b"quicklist"}.get(record.type, b"stream")
 
 
+OBJECT_ARITY = {b"ENCODING": 3, b"FREQ": 3, b"IDLETIME": 3, b"REFCOUNT": 3, b"HELP": 2}
+OBJECT_HELP = [
+    b"OBJECT <subcommand> [<arg> [value] [opt] ...]. Subcommands are:",
+    b"ENCODING <key>",
+    b"    Return the kind of internal representation used in order to store the value",
+    b"    associated with a <key>.",
+    b"FREQ <key>",
+    b"    Return the access frequency index of the <key>. The returned integer is",
+    b"    proportional to the logarithm of the recent access frequency of the key.",
+    b"IDLETIME <key>",
+    b"    Return the idle time of the <key>, that is the approximated number of",
+    b"    seconds elapsed since the last access to the key.",
+    b"REFCOUNT <key>",
+    b"    Return the number of references of the value associated with the specified",
+    b"    <key>.",
+    b"HELP",
+    b"    Prints this help.",
+]
+NO_LFU = ("ERR An LFU maxmemory policy is not selected, access frequency not tracked. Please note that when "
+          "switching between policies at runtime LRU and LFU data will take some time to adjust.")
+SHARED_REFCOUNT = 2**31 - 1  # Redis's shared objects: the integers 0 to 9999 that SET or INCR stores
+
+
 @command("object", -2)
-def object_(db: Database, args: list[bytes]) -> bytes | None:
-    """OBJECT ENCODING key: ``listpack`` (``intset`` for a set of integers) for a compact collection,
-    Redis's names for the others: ``hashtable``, ``skiplist``, ``quicklist``, ``stream`` (a stream in
-    either encoding, as in Redis); ``int``,
-    ``embstr`` or ``raw`` for a string. Other subcommands (FREQ, IDLETIME, REFCOUNT) are not kept by
-    Redimo. Cost: 1 GetItem."""
-    if args[0].upper() != b"ENCODING" or len(args) != 2:
-        raise ReplyError(f"ERR unknown subcommand or wrong number of arguments for "
-                         f"'{args[0].decode(errors='replace')[:128]}'. Try OBJECT HELP.")
+def object_(db: Database, args: list[bytes]) -> bytes | int | list | None:
+    """OBJECT ENCODING|FREQ|IDLETIME|REFCOUNT key, OBJECT HELP. ENCODING: ``listpack`` (``intset`` for a
+    set of integers) for a compact collection, Redis's names for the others: ``hashtable``,
+    ``skiplist``, ``quicklist``, ``stream`` (a stream in either encoding, as in Redis); ``int``,
+    ``embstr`` or ``raw`` for a string. FREQ refuses as Redis does without an LFU policy; IDLETIME is 0
+    (Redimo keeps no access times); REFCOUNT is Redis's: shared for an integer 0 to 9999, else 1.
+    Cost: 1 GetItem (HELP: none)."""
+    sub = subcommand(args, OBJECT_ARITY, "OBJECT")
+    if sub == b"HELP":
+        return [SimpleString(line) for line in OBJECT_HELP]
     record = db.load(args[1])
-    return encoding(record) if record else None
+    if record is None:
+        return None
+    if sub == b"ENCODING":
+        return encoding(record)
+    if sub == b"FREQ":
+        raise ReplyError(NO_LFU)
+    if sub == b"IDLETIME":
+        return 0
+    shared = record.type == "string" and 0 <= int(record.item.get("n", {}).get("N", "-1")) < 10_000
+    return SHARED_REFCOUNT if shared else 1
 
 
 @command("persist", 2)
@@ -370,6 +405,33 @@ def renamenx(db: Database, args: list[bytes]) -> int:
     return int(done)
 
 
+def namespace_db(db: Database, name: bytes) -> Database:
+    """The namespace a DB argument (COPY, MOVE) names: Redimo's databases are namespaces."""
+    try:
+        return db.other(name.decode())
+    except (ValueError, UnicodeDecodeError):
+        raise ReplyError("ERR invalid namespace: it must be UTF-8 without NUL") from None
+
+
+@command("move", 3)
+def move(db: Database, args: list[bytes]) -> int:
+    """MOVE key db: ``db`` names a Redimo namespace (Redis's database numbers are namespaces "0" to
+    "15"; any other name is one too). 0 when the key is missing or the target namespace has it.
+    Atomic: the source's delete and the target's put are one TransactWriteItems (members over 98
+    are copied first). Cost: see :func:`copy_key`."""
+    target_db = namespace_db(db, args[1])
+    if target_db.namespace == db.namespace:
+        raise ReplyError("ERR source and destination objects are the same")
+    return int(bool(copy_key(db, args[0], target_db, args[0], replace=False, move=True)))
+
+
+@command("time", 1)
+def time_(db: Database, args: list[bytes]) -> list[bytes]:
+    """TIME: this client's clock, [seconds, microseconds] (Redis gives the server's). Cost: none."""
+    now = time.time_ns() // 1000
+    return [b"%d" % (now // 1_000_000), b"%d" % (now % 1_000_000)]
+
+
 @command("copy", -3)
 def copy(db: Database, args: list[bytes]) -> int:
     """COPY source destination [DB namespace] [REPLACE]. ``DB`` names a Redimo namespace.
@@ -381,10 +443,7 @@ def copy(db: Database, args: list[bytes]) -> int:
             replace = True
         elif words[index] == b"DB" and index + 1 < len(words):
             index += 1
-            try:
-                target_db = db.other(args[2 + index].decode())
-            except (ValueError, UnicodeDecodeError):
-                raise ReplyError("ERR invalid namespace: it must be UTF-8 without NUL") from None
+            target_db = namespace_db(db, args[2 + index])
         else:
             raise ReplyError(SYNTAX_ERROR)
         index += 1

@@ -68,13 +68,16 @@ def parse_score(arg: bytes, error: str = NOT_FLOAT) -> float:
     return parsed[0]
 
 
-def parse_bound(arg: bytes) -> float | None:
-    """A range bound as Redis's zslParseRange reads it: strtod of the C string (leading spaces
-    skipped, "" is 0, out of range is ±inf or 0); None when invalid."""
+def c_strtod(arg: bytes) -> tuple[float, bool] | None:
+    """C's strtod of an argument as a C string, checked to its end: leading spaces skipped, "" is 0;
+    (value, out of range), or None when it is not a number (or NaN)."""
     text = c_string(arg)
-    if not text:
-        return 0.0
-    parsed = _strtod(text.lstrip(_C_SPACE))
+    return _strtod(text.lstrip(_C_SPACE)) if text else (0.0, False)
+
+
+def parse_bound(arg: bytes) -> float | None:
+    """A range bound as Redis's zslParseRange reads it (out of range is ±inf or 0); None when invalid."""
+    parsed = c_strtod(arg)
     return None if parsed is None else parsed[0]
 
 
