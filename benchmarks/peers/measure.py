@@ -128,9 +128,10 @@ class Operation:
     every: int = 1
 
 
-def measure(operations: list[Operation], rounds: int) -> None:
-    """Every operation on every side, round by round (the sides' order alternating between rounds)."""
-    for index in range(rounds):
+def measure(operations: list[Operation], rounds: int, first: int = 0) -> None:
+    """Every operation on every side, round by round (the sides' order alternating between rounds);
+    rounds are numbered from ``first`` (keys that a round writes are named after its number)."""
+    for index in range(first, first + rounds):
         for operation in operations:
             if index % operation.every == 0:
                 for side in operation.sides if (index // operation.every) % 2 == 0 else operation.sides[::-1]:

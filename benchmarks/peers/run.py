@@ -68,7 +68,7 @@ def configure(endpoint: str) -> None:
 
 
 def cache_operations(redimo_side: Callable, peer_side: Callable, many_every: int) -> list[Operation]:
-    """get (hit, miss), set, add of an existing key, incr, get_many(100), delete."""
+    """get (hit, miss), set, add (of an existing key, of a new one), incr, delete, get_many(100)."""
     from django.core.cache import caches
     redimo, peer = caches["redimo"], caches["peer"]
     for cache in (redimo, peer):
@@ -101,6 +101,7 @@ def cache_operations(redimo_side: Callable, peer_side: Callable, many_every: int
     return [pair("cache.get (hit)", get_hit), pair("cache.get (miss)", get_miss),
             pair("cache.set", lambda cache, i: cache.set(f"set-{i}", VALUE, 300)),
             pair("cache.add (existing key)", add_existing),
+            pair("cache.add (new key)", lambda cache, i: cache.add(f"add-{i}", VALUE, 300)),
             pair("cache.incr", lambda cache, _: cache.incr("counter")),
             pair("cache.delete", delete),
             pair(f"cache.get_many ({MANY} keys)", get_many, many_every)]
@@ -191,7 +192,7 @@ def report(operations: list[Operation], rounds: int, seconds: float) -> str:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--rounds", type=int, default=1000, help="rounds of the single-key operations")
+    parser.add_argument("--rounds", type=int, default=2500, help="rounds of the single-key operations")
     parser.add_argument("--many-every", type=int, default=10, help="get_many runs in one round out of this many")
     parser.add_argument("--warmup", type=int, default=50)
     args = parser.parse_args()
@@ -216,7 +217,7 @@ def main() -> None:
             lambda prepare: Side("Django cache sessions on django-dynamodb-cache", prepare, counter.snapshot))
         celery, _ = celery_operations(endpoint, counter)
         operations += celery
-        measure(operations, args.warmup)  # connections, caches, DynamoDB Local's JIT
+        measure(operations, args.warmup, first=args.rounds)  # connections, caches, DynamoDB Local's JIT
         for operation in operations:
             for side in operation.sides:
                 side.reset()
