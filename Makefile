@@ -32,7 +32,7 @@ bench-celery: deps
 	$(BIN)/python benchmarks/celery/broker.py
 
 # Redimo against other DynamoDB libraries (django-dynamodb-cache 0.6.0, Django's cache sessions on it, Celery's
-# dynamodb:// backend) on one DynamoDB Local, interleaved; about 8 minutes. django-dynamodb-sessions 0.6 is not
+# dynamodb:// backend) on one DynamoDB Local, interleaved; about 6 minutes. django-dynamodb-sessions 0.6 is not
 # installed: it cannot run here (docs/performance.md, "Against other DynamoDB libraries").
 bench-peers: deps
 	$(BIN)/python -m pip install --quiet django-dynamodb-cache==0.6.0

@@ -142,7 +142,7 @@ def session_operations(redimo_side: Callable, peer_side: Callable) -> list[Opera
             Operation("session save", [redimo_side(save(RedimoStore)), peer_side(save(PeerStore))])]
 
 
-def celery_operations(endpoint: str, counter: BotocoreCounter) -> tuple[list[Operation], Any]:
+def celery_operations(endpoint: str, counter: BotocoreCounter) -> list[Operation]:
     """store_result (SUCCESS) of a new task id; get_task_meta of a stored one (not from the cache)."""
     host = urlsplit(endpoint)
     redimo_app = Celery("bench-redimo", broker="memory://", set_as_current=False,
@@ -167,8 +167,7 @@ def celery_operations(endpoint: str, counter: BotocoreCounter) -> tuple[list[Ope
     redimo_spent = gateway_spent(redimo_backend.client.gateway)
     sides = lambda make: [Side("Redimo", make(redimo_backend), redimo_spent),  # noqa: E731
                           Side("Celery dynamodb://", make(peer_backend), counter.snapshot)]
-    return [Operation("celery store_result", sides(store)),
-            Operation("celery get_task_meta", sides(fetch))], redimo_backend
+    return [Operation("celery store_result", sides(store)), Operation("celery get_task_meta", sides(fetch))]
 
 
 def requests_text(requests: dict[str, float]) -> str:
@@ -192,7 +191,7 @@ def report(operations: list[Operation], rounds: int, seconds: float) -> str:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--rounds", type=int, default=2500, help="rounds of the single-key operations")
+    parser.add_argument("--rounds", type=int, default=4000, help="rounds of the single-key operations")
     parser.add_argument("--many-every", type=int, default=10, help="get_many runs in one round out of this many")
     parser.add_argument("--warmup", type=int, default=50)
     args = parser.parse_args()
@@ -215,8 +214,7 @@ def main() -> None:
         operations += session_operations(
             lambda prepare: Side("Redimo", prepare, redimo_sessions),
             lambda prepare: Side("Django cache sessions on django-dynamodb-cache", prepare, counter.snapshot))
-        celery, _ = celery_operations(endpoint, counter)
-        operations += celery
+        operations += celery_operations(endpoint, counter)
         measure(operations, args.warmup, first=args.rounds)  # connections, caches, DynamoDB Local's JIT
         for operation in operations:
             for side in operation.sides:
