@@ -10,33 +10,19 @@ from __future__ import annotations
 
 import argparse
 import itertools
-import statistics
 import sys
-import time
 from pathlib import Path
-from typing import Any, Callable
 
-sys.path[:0] = [str(Path(__file__).resolve().parents[2] / "core")]
+BENCHMARKS = Path(__file__).resolve().parents[1]
+sys.path[:0] = [str(BENCHMARKS.parent / "core"), str(BENCHMARKS)]
 
 from redimo import Redimo  # noqa: E402
 from redimo.local import dynamodb_local  # noqa: E402
 from redimo.table import create_table  # noqa: E402
+from transport import measure  # noqa: E402  (benchmarks/transport.py: interleaved medians and client CPU)
 
 TABLE = "redimo-bench-failure-path"
 VALUE = b"v" * 100
-
-
-def measure(calls: dict[str, Callable[[], Any]], iterations: int) -> dict[str, tuple[float, float]]:
-    """Per call: (median wall ms, mean client CPU ms), the calls interleaved round by round."""
-    wall: dict[str, list[float]] = {name: [] for name in calls}
-    cpu: dict[str, float] = dict.fromkeys(calls, 0.0)
-    for _ in range(iterations):
-        for name, call in calls.items():
-            started, started_cpu = time.perf_counter(), time.process_time()
-            call()
-            cpu[name] += time.process_time() - started_cpu
-            wall[name].append(time.perf_counter() - started)
-    return {name: (statistics.median(wall[name]) * 1e3, cpu[name] / iterations * 1e3) for name in calls}
 
 
 def main() -> None:
