@@ -6,8 +6,8 @@ DYNAMODB_LOCAL_VERSION := 11.1.0
 DYNAMODB_LOCAL_DIR := .cache/dynamodb-local
 export REDIMO_DYNAMODB_LOCAL_DIR := $(abspath $(DYNAMODB_LOCAL_DIR))
 
-.PHONY: test test-boto3 demo bench bench-migrate bench-celery bench-server celery-integration django-redis-tests \
-	django-cache-tests fakeredis-tests deps system-packages clean
+.PHONY: test test-boto3 demo bench bench-migrate bench-celery bench-peers bench-server celery-integration \
+	django-redis-tests django-cache-tests fakeredis-tests deps system-packages clean
 
 test: deps
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
@@ -30,6 +30,13 @@ bench-celery: deps
 	$(BIN)/python -m pip install --quiet 'sqlalchemy>=2.0'  # kombu's SQLAlchemy transport, compared in broker.py
 	$(BIN)/python benchmarks/celery/run.py
 	$(BIN)/python benchmarks/celery/broker.py
+
+# Redimo against other DynamoDB libraries (django-dynamodb-cache 0.6.0, Django's cache sessions on it, Celery's
+# dynamodb:// backend) on one DynamoDB Local, interleaved; about 6 minutes. django-dynamodb-sessions 0.6 is not
+# installed: it cannot run here (docs/performance.md, "Against other DynamoDB libraries").
+bench-peers: deps
+	$(BIN)/python -m pip install --quiet django-dynamodb-cache==0.6.0
+	$(BIN)/python benchmarks/peers/run.py
 
 # Celery 5.7's own integration suite (t/integration of its sdist) with the redimo:// result backend (and
 # broker, with TEST_BROKER=redimo://...; the other variables: see the script); about 14 minutes.

@@ -15,6 +15,7 @@ chosen, since the two calls overlapped.
 
 from __future__ import annotations
 
+import functools
 import os
 
 from .gateway import Item
@@ -32,6 +33,7 @@ def new_record(kind: bytes, amount: int | None = None) -> bytes:
     return os.urandom(8) + kind + (str(amount).encode() if amount is not None else b"")
 
 
+@functools.lru_cache(maxsize=1024)  # conditions are a few fixed texts: scanning them cost more than the rest
 def with_condition(condition: str | None) -> str:
     """``condition`` AND NOT_APPLIED (DynamoDB refuses redundant parentheses, so only a top-level OR
     gets them)."""

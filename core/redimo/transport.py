@@ -214,6 +214,7 @@ class LeanTransport:
         self._foreign: dict[str, list[Callable]] = {}
         self._parser = create_parser("json")
         self._members: dict[str, frozenset[str]] = {}
+        self._error_shapes: dict[str, tuple[tuple[str, str, bool], ...] | None] = {}
 
     @classmethod
     def for_client(cls, client: Any) -> LeanTransport | None:
@@ -341,12 +342,66 @@ class LeanTransport:
 
     def _parse_error(self, name: str, response: urllib3.BaseHTTPResponse) -> dict:
         """An error response as botocore parses it, its modeled members (Item, CancellationReasons) included."""
+        parsed = self._parse_client_error(response) if 400 <= response.status < 500 else None
+        if parsed is not None:
+            return parsed
         model = self.client.meta.service_model
         response_dict = self._response_dict(name, response)
         parsed = self._parser.parse(response_dict, model.operation_model(name).output_shape)
         shape = model.shape_for_error_code(parsed["Error"].get("Code"))
         if shape is not None:
             parsed.update(self._parser.parse(response_dict, shape))
+        return parsed
+
+    def _error_members(self, code: str) -> tuple[tuple[str, str, bool], ...] | None:
+        """The members of error ``code``'s modeled shape as (name, JSON name, is an item), when each is
+        a string or an item; None when one is anything else (botocore parses those)."""
+        if code not in self._error_shapes:
+            shape = self.client.meta.service_model.shape_for_error_code(code)
+            members: list[tuple[str, str, bool]] | None = []
+            for member, member_shape in (shape.members if shape is not None else {}).items():
+                is_item = member_shape.type_name == "map" and member_shape.value.name == "AttributeValue"
+                if member_shape.type_name != "string" and not is_item:
+                    members = None
+                    break
+                members.append((member, member_shape.serialization.get("name", member), is_item))
+            self._error_shapes[code] = None if members is None else tuple(members)
+        return self._error_shapes[code]
+
+    def _parse_client_error(self, response: urllib3.BaseHTTPResponse) -> dict | None:
+        """A 4xx error (a failed condition above all) as botocore's JSON parser reads it, from one orjson
+        parse of its body; None for what this does not cover (botocore's parser takes those)."""
+        try:
+            body = orjson.loads(response.data)
+        except orjson.JSONDecodeError:
+            return None
+        if not isinstance(body, dict) or "x-amzn-query-error" in response.headers:
+            return None
+        code = body.get("__type", str(response.status))
+        if not isinstance(code, str):
+            return None
+        if ":" in code:
+            code = code.split(":", 1)[0]
+        if "#" in code:
+            code = code.rsplit("#", 1)[1]
+        members = self._error_members(code)
+        if members is None:
+            return None
+        parsed: dict[str, Any] = {"Error": {"Message": body.get("message", body.get("Message", "")), "Code": code}}
+        metadata: dict[str, Any] = {}
+        headers = {name.lower(): response.headers[name] for name in response.headers}  # as botocore's HTTPHeaders
+        if "x-amzn-requestid" in headers:
+            metadata["RequestId"] = headers["x-amzn-requestid"]
+        metadata.update(HTTPStatusCode=response.status, HTTPHeaders=headers)
+        parsed["ResponseMetadata"] = metadata
+        for member, json_name, is_item in members:
+            value = body.get(json_name)
+            if value is not None:
+                if is_item:
+                    if not isinstance(value, dict):
+                        return None
+                    _item(value)
+                parsed[member] = value
         return parsed
 
     def _parse(self, name: str, response: urllib3.BaseHTTPResponse, retries: int) -> dict:
