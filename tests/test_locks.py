@@ -236,7 +236,7 @@ def _use_semaphore(url: str, namespace: str, directory: str, limit: int, rounds:
     r = _client(url, namespace)
     inside = Path(directory) / "inside"
     for _ in range(rounds):
-        with r.semaphore("sem", limit=limit, timeout=10, sleep=0.01):
+        with r.semaphore("sem", limit=limit, timeout=60, sleep=0.01):
             with inside.open("a") as handle:
                 fcntl.flock(handle, fcntl.LOCK_EX)
                 handle.write("+\n")
