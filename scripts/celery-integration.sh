@@ -127,15 +127,11 @@ if [ ${#redimo_tables[@]} -gt 0 ]; then
         log "registering redimo's entry points: pip install -e . --no-deps"
         "$PY" -m pip install --quiet -e . --no-deps
     fi
-    suite_dynamodb
-    for table in "${redimo_tables[@]}"; do
-        "$ROOT/$VENV/bin/redimo" create-table "$table" --endpoint-url "$AWS_ENDPOINT_URL_DYNAMODB" >&2
-    done
+    suite_dynamodb "${redimo_tables[@]}"
 fi
 
 # --- the run ---------------------------------------------------------------------------------------
-paths=()
-for test in "${TESTS[@]}"; do paths+=("$SUITE/t/integration/$test"); done
+paths=("${TESTS[@]/#/$SUITE/t/integration/}")
 log "TEST_BACKEND=$TEST_BACKEND TEST_BROKER=$TEST_BROKER REDIS=${REDIS_HOST:-localhost}:${REDIS_PORT:-6379}${AWS_ENDPOINT_URL_DYNAMODB:+ DynamoDB=$AWS_ENDPOINT_URL_DYNAMODB}"
 export PYTHONPATH="$SUITE:$HERE${PYTHONPATH:+:$PYTHONPATH}"
 export CELERY_INTEGRATION_TIMEOUT="$RUN_TIMEOUT" CELERY_INTEGRATION_TEST_TIMEOUT="$TEST_TIMEOUT"

@@ -52,8 +52,7 @@ if [ "$TARGET" = redis ]; then
     redis-server --port "$PORT" --save '' --appendonly no --dir "$work" >"$work/redis.log" 2>&1 &
     started+=("$!")
 else
-    suite_dynamodb
-    "$ROOT/$VENV/bin/redimo" create-table "$TABLE" --endpoint-url "$AWS_ENDPOINT_URL_DYNAMODB" >&2
+    suite_dynamodb "$TABLE"
     # A namespace of its own, so that runs sharing the table (and the suite's FLUSHDB) do not meet.
     "$ROOT/$VENV/bin/redimo" serve --table "$TABLE" --port "$PORT" --db "0=django-cache-$$-$RANDOM" \
         --log-level WARNING &

@@ -70,12 +70,10 @@ xfail_strict = true
 EOF
 
 # --- DynamoDB --------------------------------------------------------------------------------------
-suite_dynamodb
-"$ROOT/$VENV/bin/redimo" create-table "$DJANGO_REDIS_TESTS_TABLE" --endpoint-url "$AWS_ENDPOINT_URL_DYNAMODB" >&2
+suite_dynamodb "$DJANGO_REDIS_TESTS_TABLE"
 
 # --- the run ---------------------------------------------------------------------------------------
-paths=()
-for test in "${TESTS[@]}"; do paths+=("$SUITE/tests/$test"); done
+paths=("${TESTS[@]/#/$SUITE/tests/}")
 log "django-redis $DJANGO_REDIS_VERSION's ${TESTS[*]} on RedimoCache, table $DJANGO_REDIS_TESTS_TABLE at $AWS_ENDPOINT_URL_DYNAMODB"
 start=$SECONDS
 suite_run "$RUN_TIMEOUT" "$PY" -m pytest -c "$SUITE/pytest.ini" --rootdir "$SUITE" \

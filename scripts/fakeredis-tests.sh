@@ -67,12 +67,10 @@ markers =
 EOF
 
 # --- DynamoDB --------------------------------------------------------------------------------------
-suite_dynamodb
-"$ROOT/$VENV/bin/redimo" create-table "$FAKEREDIS_TESTS_TABLE" --endpoint-url "$AWS_ENDPOINT_URL_DYNAMODB" >&2
+suite_dynamodb "$FAKEREDIS_TESTS_TABLE"
 
 # --- the run ---------------------------------------------------------------------------------------
-paths=()
-for test in "${TESTS[@]}"; do paths+=("$work/suite/test/test_mixins/$test"); done
+paths=("${TESTS[@]/#/$work/suite/test/test_mixins/}")
 log "fakeredis $FAKEREDIS_VERSION's ${TESTS[*]} on Redimo (table $FAKEREDIS_TESTS_TABLE at $AWS_ENDPOINT_URL_DYNAMODB) and on fakeredis"
 start=$SECONDS
 cd "$work/suite"

