@@ -107,6 +107,35 @@ def test_request_counts(r: Redimo) -> None:
 
 
 @pytest.mark.promoted
+def test_xsetid_request_counts(r: Redimo) -> None:
+    r.xadd("s", {"f": "v"}, id="5-0")
+    _, used = spent(r, lambda: r.execute_command("XSETID", "s", "9-0", "ENTRIESADDED", "3", "MAXDELETEDID", "2-0"))
+    assert used == {"get_item": 1, "transact_write_items": 1}, "at or above the last ID: the head only"
+    _, used = spent(r, lambda: r.execute_command("XSETID", "s", "6-0"))
+    assert used == {"get_item": 1, "query": 1, "transact_write_items": 1}, "below the last ID: the last entry too"
+    info = r.xinfo_stream("s")
+    assert (info["last-generated-id"], info["entries-added"], info["max-deleted-entry-id"]) == (b"6-0", 3, b"2-0")
+    with pytest.raises(redis.ResponseError, match="smaller than the target stream top item"):
+        r.execute_command("XSETID", "s", "4-0")
+    r.xdel("s", "5-0")
+    _, used = spent(r, lambda: r.execute_command("XSETID", "s", "1-0"))
+    assert used == {"get_item": 1, "transact_write_items": 1}, "no entries: any ID, no Query"
+    assert r.xadd("s", {"f": "v"}, id="1-*") == b"1-1"
+
+
+def test_xsetid_compact(make_redimo: Callable[..., Redimo]) -> None:
+    r = make_redimo()
+    r.xadd("s", {"f": "v"}, id="5-0")
+    _, used = spent(r, lambda: r.execute_command("XSETID", "s", "9-0"))
+    assert used == {"put_item": 1}, "the head this client wrote last: one conditional PutItem"
+    other = make_redimo(namespace=r.engine.db.namespace)
+    _, used = spent(other, lambda: other.execute_command("XSETID", "s", "9-0", "ENTRIESADDED", "1"))
+    assert used == {"get_item": 1, "put_item": 1}, "a client that has not seen the head reads it first"
+    assert r.xadd("s", {"f": "v"}, id="9-*") == b"9-1" and r.xinfo_stream("s")["entries-added"] == 2, \
+        "the refused single UpdateItem of XADD sees the head XSETID wrote"
+
+
+@pytest.mark.promoted
 @pytest.mark.moto_bug("consumed capacity comes back as fixed numbers")
 def test_xadd_write_units(r: Redimo) -> None:
     """AWS bills a transaction 2 WCU per KB of each item: 4 WCU for a small XADD (head + entry).
@@ -254,6 +283,11 @@ trim = st.one_of(st.just([]), st.tuples(st.sampled_from([[b"MAXLEN"], [b"MAXLEN"
                  st.tuples(st.sampled_from([[b"MINID"], [b"MINID", b"="], [b"MINID", b"~"]]), stream_id, limit).map(
                      lambda t: t[0] + [t[1]] + (t[2] if t[0][-1] == b"~" else [])))
 
+claim_options = st.lists(st.sampled_from([[b"IDLE", b"5"], [b"IDLE", b"-1"], [b"TIME", b"1"], [b"RETRYCOUNT", b"7"],
+                                          [b"RETRYCOUNT", b"x"], [b"FORCE"], [b"JUSTID"], [b"LASTID", b"4-0"],
+                                          [b"LASTID", b"x"], [b"FOO"]]), max_size=3).map(
+    lambda chosen: [part for option in chosen for part in option])
+
 
 COMMANDS = st.one_of(
     cmd(b"XADD", key, st.sampled_from([[], [b"NOMKSTREAM"]]), trim, add_id, fields),
@@ -279,8 +313,16 @@ COMMANDS = st.one_of(
     cmd(b"XPENDING", key, group, bound, bound, st.sampled_from([b"10", b"1"]), st.sampled_from([[], [b"c"]])),
     cmd(b"XCLAIM", key, group, consumer, b"0", st.lists(stream_id, min_size=1, max_size=2), b"JUSTID"),
     cmd(b"XAUTOCLAIM", key, group, consumer, b"0", stream_id, b"COUNT", st.sampled_from([b"1", b"5"]), b"JUSTID"),
+    cmd(b"XCLAIM", key, group, consumer, b"0", st.lists(stream_id, min_size=1, max_size=2), claim_options),
+    cmd(b"XAUTOCLAIM", key, group, consumer, b"0", bound, st.sampled_from([[], [b"COUNT", b"1"], [b"COUNT", b"0"]])),
+    cmd(b"XGROUP", b"SETID", key, group, st.one_of(stream_id, st.just(b"$")), b"ENTRIESREAD",
+        st.sampled_from([b"0", b"1", b"3", b"-1", b"-2", b"x"])),
+    cmd(b"XSETID", key, stream_id, st.sampled_from([[], [b"ENTRIESADDED", b"0"], [b"ENTRIESADDED", b"4"],
+                                                    [b"ENTRIESADDED", b"-1"]]),
+        st.one_of(st.just([]), stream_id.map(lambda i: [b"MAXDELETEDID", i]))),
     cmd(b"XINFO", b"GROUPS", key),
     cmd(b"XINFO", b"STREAM", key),
+    cmd(b"XINFO", b"STREAM", key, b"FULL", st.sampled_from([[], [b"COUNT", b"1"], [b"COUNT", b"0"]])),
     cmd(b"DEL", key),
     cmd(b"EXPIRE", key, b"100000"),
     cmd(b"SET", key, b"x"),
@@ -392,6 +434,23 @@ SCRIPT = [
     (b"XACK", b"q", b"nog", b"x"), (b"PEXPIRE", b"q", b"100000"), (b"XINFO", b"GROUPS", b"q"),
     (b"SET", b"w", b"v"), (b"XREAD", b"STREAMS", b"q", b"w", b"0", b"0"), (b"XINFO", b"GROUPS", b"w"),
     (b"XGROUP", b"CREATE", b"w", b"g", b"$"), (b"DEL", b"q", b"s"), (b"XREADGROUP", b"GROUP", b"g", b"c", b"STREAMS", b"q", b">"),
+    # XSETID: options are checked before the key, the key before the stream's own limits
+    (b"XSETID", b"none", b"1-0"), (b"XSETID", b"w", b"1-0"), (b"XSETID", b"w", b"1-0", b"FOO"),
+    (b"XSETID", b"none", b"1-0", b"ENTRIESADDED", b"-1"), (b"XSETID", b"none", b"1-0", b"MAXDELETEDID", b"2-0"),
+    (b"XSETID", b"none", b"x"), (b"XSETID", b"none", b"+"), (b"XSETID", b"none", b"1-0", b"ENTRIESADDED", b"x"),
+    (b"XSETID", b"none", b"1-0", b"ENTRIESADDED"), (b"XSETID", b"none", b"1-0", b"MAXDELETEDID", b"-"),
+    (b"XADD", b"s", b"5-0", b"a", b"b"), (b"XADD", b"s", b"6-0", b"a", b"b"), (b"XGROUP", b"CREATE", b"s", b"g", b"0"),
+    (b"XSETID", b"s", b"5-9"), (b"XSETID", b"s", b"6"), (b"XSETID", b"s", b"7-0", b"ENTRIESADDED", b"1"),
+    (b"XSETID", b"s", b"5-0", b"ENTRIESADDED", b"1"), (b"XSETID", b"s", b"7-0", b"MAXDELETEDID", b"8-0"),
+    (b"XSETID", b"s", b"7-0", b"entriesadded", b"4", b"maxdeletedid", b"3-0"), (b"XINFO", b"STREAM", b"s"),
+    (b"XINFO", b"GROUPS", b"s"), (b"XSETID", b"s", b"6-5", b"MAXDELETEDID", b"0-0", b"ENTRIESADDED", b"9"),
+    (b"XINFO", b"STREAM", b"s"), (b"XADD", b"s", b"6-6", b"a", b"b"), (b"XADD", b"s", b"7-*", b"a", b"b"),
+    (b"XDEL", b"s", b"5-0", b"6-0"), (b"XINFO", b"STREAM", b"s"), (b"XINFO", b"GROUPS", b"s"),
+    (b"XTRIM", b"s", b"MAXLEN", b"0"), (b"XSETID", b"s", b"1-0"), (b"XSETID", b"s", b"3-0", b"ENTRIESADDED", b"0"),
+    (b"XINFO", b"STREAM", b"s"), (b"XADD", b"s", b"2-0", b"a", b"b"), (b"XADD", b"s", b"3-1", b"a", b"b"),
+    (b"XINFO", b"GROUPS", b"s"), (b"XREADGROUP", b"GROUP", b"g", b"c", b"STREAMS", b"s", b">"),
+    (b"XINFO", b"GROUPS", b"s"), (b"XSETID", b"s", MAX_ID), (b"XADD", b"s", b"*", b"a", b"b"),
+    (b"XSETID", b"s", b"3-1", b"MAXDELETEDID", b"3-2"), (b"XSETID", b"s", b"3-0"),
 ]
 
 

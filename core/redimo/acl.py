@@ -34,7 +34,7 @@ WRITE = names(
     "hincrbyfloat hmset hset hsetnx incr incrby incrbyfloat linsert lmove lmpop lpop lpush lpushx lrem lset ltrim "
     "mset msetnx persist pexpire pexpireat pfadd pfmerge psetex rename renamenx rpop rpoplpush rpush rpushx sadd "
     "sdiffstore set setex setnx setrange sinterstore smove spop srem sunionstore unlink xack xadd xautoclaim "
-    "xclaim xdel xgroup xreadgroup xtrim zadd zdiffstore zincrby zinterstore zmpop zpopmax zpopmin zrangestore "
+    "xclaim xdel xgroup xreadgroup xsetid xtrim zadd zdiffstore zincrby zinterstore zmpop zpopmax zpopmin zrangestore "
     "zrem zremrangebylex zremrangebyrank zremrangebyscore zunionstore")
 NOT_DATA = names("ping echo publish pubsub") | SESSION_COMMANDS.keys() | set(SERVER_NAMES)
 READ = frozenset(COMMANDS) - WRITE - NOT_DATA

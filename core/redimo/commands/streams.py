@@ -20,7 +20,7 @@ from typing import Callable
 from .. import collection, compact
 from ..collection import Change, Head, State, check_value
 from ..gateway import Item
-from ..protocol import SYNTAX_ERROR, ReplyError, canonical_int, parse_int, wrong_arity
+from ..protocol import OK, SYNTAX_ERROR, ReplyError, canonical_int, parse_int, wrong_arity
 from ..storage import Database
 from .base import c_string, command
 
@@ -526,6 +526,51 @@ def xtrim(db: Database, args: list[bytes]) -> int:
             return None, 0
         deletes, _ = trim.plan(db, state, state.size)
         return (Change(deletes=deletes, keep_empty=True) if deletes else None), len(deletes)
+
+    return collection.update(db, args[0], "stream", plan)
+
+
+@command("xsetid", -3)
+def xsetid(db: Database, args: list[bytes]) -> bytes:
+    """XSETID key last-id [ENTRIESADDED entries-added] [MAXDELETEDID max-deleted-id]: set the head's
+    last ID, entries added and max deleted ID, with Redis 7.0's checks (not below the last entry; not
+    fewer entries added than the stream holds). Cost: 1 GetItem + 1 TransactWriteItems of the head,
+    conditional on the last ID read (compact: 1 PutItem, 1 GetItem more without a current hint);
+    an ID below the head's last ID on a stream with entries adds a one-item Query of the last entry."""
+    id_ = strict_id(args[1])
+    entries_added, max_deleted = UNKNOWN, 0
+    index = 2
+    while index < len(args):
+        word = c_string(args[index]).upper()
+        if word == b"ENTRIESADDED" and index + 1 < len(args):
+            entries_added = parse_int(args[index + 1])
+            if entries_added < 0:
+                raise ReplyError("ERR entries_added must be positive")
+        elif word == b"MAXDELETEDID" and index + 1 < len(args):
+            max_deleted = strict_id(args[index + 1])
+            if id_ < max_deleted:
+                raise ReplyError("ERR The ID specified in XSETID is smaller than the provided max_deleted_entry_id")
+        else:
+            raise ReplyError(SYNTAX_ERROR)
+        index += 2
+
+    def plan(state: State) -> tuple[Change | None, bytes]:
+        if state.head is None:
+            raise ReplyError("ERR no such key")
+        meta = Meta(db, args[0], state.head)
+        if meta.length:
+            top = meta.edge(False) if id_ < meta.last else None
+            if top is not None and id_ < id_of(top):
+                raise ReplyError("ERR The ID specified in XSETID is smaller than the target stream top item")
+            if entries_added != UNKNOWN and meta.length > entries_added:
+                raise ReplyError("ERR The entries_added specified in XSETID is smaller than the target stream length")
+        change = Change(keep_empty=True, head_set={"lid": raw_id(id_)}, condition="lid = :old_lid",
+                        values={":old_lid": raw_id(meta.last)})
+        if entries_added != UNKNOWN:
+            change.head_set["ea"] = number(entries_added)
+        if max_deleted:
+            change.head_set["mdi"] = raw_id(max_deleted)
+        return change, OK
 
     return collection.update(db, args[0], "stream", plan)
 
