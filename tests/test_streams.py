@@ -462,6 +462,82 @@ def test_differential_script(pair: Pair) -> None:
             f"{args!r}: Redis replied {expected!r}, Redimo {got!r}"
 
 
+def stream_ids(client: Any, key: bytes) -> list[bytes]:
+    return [entry[0] for entry in client.execute_command(b"XRANGE", key, b"-", b"+")]
+
+
+def fill(pair: Pair, key: bytes, count: int, value: bytes) -> None:
+    for n in range(1, count + 1):
+        pair.same(b"XADD", key, b"%d-1" % n, b"f", value)
+
+
+def trimmed_within_allowance(before: list[bytes], after: list[bytes], removed: int, args: tuple) -> None:
+    """What ``~`` promises in Redis and in Redimo: only the oldest entries go, at most LIMIT of them
+    (10,000 by default), never past the threshold, and fewer than a node's 100 entries short of it
+    unless LIMIT stopped the trimming."""
+    strategy, threshold = args[2], args[4]
+    limit = int(args[6]) if len(args) > 6 else 10_000
+    assert after == before[removed:] and 0 <= removed <= limit, args
+    if strategy == b"MAXLEN":
+        over = len(after) - int(threshold)
+        assert over >= 0 or removed == 0, args
+    else:
+        below = [id_ for id_ in before if int(id_.split(b"-")[0]) < int(threshold.split(b"-")[0])]
+        assert set(before[:removed]) <= set(below), args
+        over = len(below) - removed
+    if limit >= len(before):
+        assert over < 100, f"{args!r} left {over} entries beyond the threshold"
+
+
+APPROXIMATE = [(b"MAXLEN", b"~", b"120"), (b"MAXLEN", b"~", b"10", b"LIMIT", b"99"), (b"MAXLEN", b"~", b"10", b"LIMIT", b"150"),
+               (b"MINID", b"~", b"190"), (b"MINID", b"~", b"260", b"LIMIT", b"40"), (b"MAXLEN", b"~", b"0")]
+
+
+@pytest.mark.parametrize("pair", ["promoted", "compact"], indirect=True)
+def test_differential_approximate_trimming(pair: Pair) -> None:
+    """Past a node of entries: exact trimming is Redis's exactly. ``~`` is too while Redis's nodes hold 100
+    entries (small entries); with entries of 300 bytes Redis closes a node at 4 KB (13 entries), Redimo
+    still at 100, so the replies may differ, and both are checked against what ``~`` promises."""
+    pair.reset()
+    fill(pair, b"small", 250, b"v")
+    for option in APPROXIMATE[:3]:
+        pair.same(b"XTRIM", b"small", *option)
+    pair.same(b"XTRIM", b"small", b"MAXLEN", b"=", b"140")
+    pair.same(b"XTRIM", b"small", b"MINID", b"130")
+    fill_more = [pair.same(b"XADD", b"small", b"MAXLEN", b"~", b"50", b"%d-1" % n, b"f", b"v") for n in range(251, 320)]
+    assert len(fill_more) == 69
+    for option in APPROXIMATE[3:]:
+        pair.same(b"XTRIM", b"small", *option)
+    assert stream_ids(pair.redimo, b"small") == stream_ids(pair.redis, b"small")
+    fill(pair, b"large", 300, b"x" * 300)
+    for option in APPROXIMATE:
+        approximately(pair, (b"XTRIM", b"large", *option))
+    compare_stream_command(pair, (b"XINFO", b"STREAM", b"large"))
+    # Redis starts a new node after XDEL or XTRIM emptied its last one, and MINID ~ compares the ID of a
+    # node's last entry even when XDEL deleted it; Redimo's nodes stay runs of 100 additions
+    fill(pair, b"gaps", 150, b"v")
+    pair.same(b"XDEL", b"gaps", b"100-1")
+    assert approximately(pair, (b"XTRIM", b"gaps", b"MINID", b"~", b"100-1")) == [0, 99]
+    pair.same(b"XTRIM", b"gaps", b"MAXLEN", b"0")
+    for n in range(151, 251):
+        pair.same(b"XADD", b"gaps", b"%d-1" % n, b"f", b"v")
+    assert approximately(pair, (b"XTRIM", b"gaps", b"MAXLEN", b"~", b"40")) == [0, 50]
+
+
+def approximately(pair: Pair, args: tuple) -> list[int]:
+    """Run an approximate XTRIM on both, check each against what ``~`` promises, then trim both exactly
+    to the same entries: [Redis's reply, Redimo's]."""
+    before = stream_ids(pair.redis, args[1])
+    assert stream_ids(pair.redimo, args[1]) == before
+    replies = []
+    for client in (pair.redis, pair.redimo):
+        replies.append(client.execute_command(*args))
+        trimmed_within_allowance(before, stream_ids(client, args[1]), replies[-1], args)
+    common = min(len(stream_ids(pair.redis, args[1])), len(stream_ids(pair.redimo, args[1])))
+    pair.both(b"XTRIM", args[1], b"MAXLEN", b"%d" % common)
+    return replies
+
+
 # -- consumers in real processes -----------------------------------------------------------------
 SPAWN = multiprocessing.get_context("spawn")
 
