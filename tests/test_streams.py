@@ -162,7 +162,10 @@ def test_trimming(r: Redimo) -> None:
     assert info["entries-added"] == 12 and info["last-generated-id"] == b"12-0" and info["first-entry"] is None
     for ms in range(1, 251):
         r.xadd("big", {"n": str(ms)}, id=f"{ms}-0")
-    assert r.xtrim("big", maxlen=10, approximate=True) == 200, "two nodes of 100"
+    r.xtrim("big", maxlen=220, approximate=False)
+    assert r.xinfo_stream("big")["radix-tree-keys"] == 3, "entries 31..250: in three nodes, as in Redis"
+    assert r.xtrim("big", maxlen=10, approximate=True) == 170, "two nodes, the first with 70 entries left"
+    assert r.xinfo_stream("big", full=True)["radix-tree-keys"] == 1
     assert r.xtrim("big", maxlen=10, approximate=True, limit=99) == 0, "LIMIT below one run"
     assert r.xtrim("big", maxlen=10, approximate=False) == 40 and r.xlen("big") == 10
     assert r.xrange("big", count=1)[0][0] == b"241-0"
@@ -451,6 +454,17 @@ SCRIPT = [
     (b"XINFO", b"GROUPS", b"s"), (b"XREADGROUP", b"GROUP", b"g", b"c", b"STREAMS", b"s", b">"),
     (b"XINFO", b"GROUPS", b"s"), (b"XSETID", b"s", MAX_ID), (b"XADD", b"s", b"*", b"a", b"b"),
     (b"XSETID", b"s", b"3-1", b"MAXDELETEDID", b"3-2"), (b"XSETID", b"s", b"3-0"),
+    # LIMIT without a strategy, the ID checked before the arguments after it, XTRIM without a strategy
+    (b"XADD", b"s", b"LIMIT", b"0", b"*", b"f", b"v"), (b"XADD", b"s", b"LIMIT", b"5", b"*", b"f", b"v"),
+    (b"XTRIM", b"s", b"LIMIT", b"0"), (b"XTRIM", b"s", b"LIMIT", b"1"), (b"XADD", b"s", b"MAXLEN", b"5", b"FOO", b"*", b"f", b"v"),
+    (b"XADD", b"s", b"LIMIT", b"5", b"FOO", b"f", b"v"), (b"XADD", b"s", b"NOMKSTREAM", b"MAXLEN", b"5"),
+    # FORCE makes a pending entry delivered once, then counts the claim; a deleted entry makes no consumer
+    (b"XADD", b"f", b"1-0", b"a", b"b"), (b"XADD", b"f", b"2-0", b"a", b"b"), (b"XGROUP", b"CREATE", b"f", b"g", b"$"),
+    (b"XCLAIM", b"f", b"g", b"c1", b"0", b"1-0", b"FORCE"), (b"XPENDING", b"f", b"g", b"-", b"+", b"10"),
+    (b"XCLAIM", b"f", b"g", b"c1", b"0", b"2-0", b"FORCE", b"JUSTID"), (b"XPENDING", b"f", b"g", b"-", b"+", b"10"),
+    (b"XACK", b"f", b"g", b"1-0", b"2-0"), (b"XCLAIM", b"f", b"g", b"c1", b"0", b"1-0", b"FORCE", b"RETRYCOUNT", b"7"),
+    (b"XPENDING", b"f", b"g", b"-", b"+", b"10"), (b"XDEL", b"f", b"1-0"), (b"XCLAIM", b"f", b"g", b"c2", b"0", b"1-0"),
+    (b"XINFO", b"CONSUMERS", b"f", b"g"), (b"XPENDING", b"f", b"g"),
 ]
 
 

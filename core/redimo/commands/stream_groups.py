@@ -370,7 +370,7 @@ def xclaim(db: Database, args: list[bytes]) -> list:
             if fresh:
                 if not force:
                     continue
-                nack = pending_item(group, id_, consumer, now, 0)
+                nack = pending_item(group, id_, consumer, now, 1)  # as Redis creates it, then counted
                 if id_ > id_attr(new_group, "hw"):
                     new_group["hw"] = raw_id(id_)
             elif min_idle and now - item_time(nack) < min_idle:
@@ -599,8 +599,8 @@ def xinfo(db: Database, args: list[bytes]) -> list:
         raise ReplyError(f"ERR unknown subcommand or wrong number of arguments for '{text(args[0])[:128]}'. "
                          "Try XINFO HELP.")
     count = max(parse_int(args[4]), 0) if len(args) == 5 else 10
-    first = meta.edge(True)
-    nodes = -(-meta.length // NODE)
+    first, last = meta.edge(True), meta.edge(False)
+    nodes = int(last["ix"]["N"]) // NODE - int(first["ix"]["N"]) // NODE + 1 if first and last else 0
     reply = [b"length", meta.length, b"radix-tree-keys", nodes, b"radix-tree-nodes", nodes + 1,
              b"last-generated-id", fmt(meta.last), b"max-deleted-entry-id", fmt(meta.max_deleted),
              b"entries-added", meta.added, b"recorded-first-entry-id", fmt(id_of(first)) if first else b"0-0"]
@@ -608,7 +608,6 @@ def xinfo(db: Database, args: list[bytes]) -> list:
         return reply + [b"entries", [entry_reply(item) for item in entries(db, args[1], head, 0, MAX_ID,
                                                                           limit=count or None)],
                         b"groups", [full_group_info(db, meta, group, count) for group in groups_of(db, args[1], head)]]
-    last = meta.edge(False)
     return reply + [b"groups", len(groups_of(db, args[1], head)),
                     b"first-entry", entry_reply(first) if first else None,
                     b"last-entry", entry_reply(last) if last else None]

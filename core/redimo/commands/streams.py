@@ -361,12 +361,15 @@ def parse_trim(args: list[bytes], xadd: bool) -> tuple[Trim, int, bool]:
         elif xadd and word == b"NOMKSTREAM":
             nomkstream = True
             index += 1
-        elif xadd:
+        elif xadd:  # the ID: checked here, before the arguments after it, as Redis does
+            parse_id(args[index], strict=True, star_seq=True)
             break
         else:
             raise ReplyError(SYNTAX_ERROR)
-    if limit_given and not trim.strategy:
+    if trim.limit and not trim.strategy:
         raise ReplyError("ERR syntax error, LIMIT cannot be used without specifying a trimming strategy")
+    if not xadd and not trim.strategy:
+        raise ReplyError("ERR syntax error, XTRIM must be called with a trimming strategy")
     if limit_given and not trim.approx:
         raise ReplyError("ERR syntax error, LIMIT cannot be used without the special ~ option")
     if trim.approx and not limit_given:
