@@ -20,8 +20,8 @@ from ..gateway import Item
 from ..protocol import OK, SYNTAX_ERROR, ReplyError, parse_int
 from ..storage import Database
 from .base import c_string, command, subcommand, text
-from .streams import (CONSUMER, GROUP, INVALID_ID, MAX_ID, NODE, PENDING, UNKNOWN, Meta, ReadArgs, entries,
-                      entry_reply, entry_sk, fmt, head_items, id_attr, id_of, interval, new_head, number, parse_count,
+from .streams import (CONSUMER, GROUP, INVALID_ID, MAX_ID, PENDING, UNKNOWN, Meta, ReadArgs, entries, entry_reply,
+                      entry_sk, fmt, head_items, id_attr, id_of, interval, new_head, node_of, number, parse_count,
                       parse_id, parse_read, poll, raw_id, stream_head, strict_id, try_strict_id)
 
 NAME_LIMIT = 500  # bytes of a group or consumer name (they live in sort keys)
@@ -600,7 +600,7 @@ def xinfo(db: Database, args: list[bytes]) -> list:
                          "Try XINFO HELP.")
     count = max(parse_int(args[4]), 0) if len(args) == 5 else 10
     first, last = meta.edge(True), meta.edge(False)
-    nodes = int(last["ix"]["N"]) // NODE - int(first["ix"]["N"]) // NODE + 1 if first and last else 0
+    nodes = node_of(last) - node_of(first) + 1 if first and last else 0
     reply = [b"length", meta.length, b"radix-tree-keys", nodes, b"radix-tree-nodes", nodes + 1,
              b"last-generated-id", fmt(meta.last), b"max-deleted-entry-id", fmt(meta.max_deleted),
              b"entries-added", meta.added, b"recorded-first-entry-id", fmt(id_of(first)) if first else b"0-0"]

@@ -1,9 +1,10 @@
 """Stream entries: XADD, XLEN, XRANGE, XREVRANGE, XDEL, XTRIM, XREAD, XSETID (consumer groups are in
 ``stream_groups``). A stream is a collection (see ``redimo.collection``) of type ``stream`` that keeps
 its head when it has no entries, as in Redis. The head holds the entry count ``sz``, the last ID ``lid``,
-the entries added ``ea`` and the max deleted ID ``mdi`` (IDs as 16 big-endian bytes: ms, seq). Items
-(``sk``): ``07 + id``, an entry, its fields and values in ``fv`` (length-prefixed, one Binary), ``ix``
-its addition number (``ea`` before it: entries ``ix // 100`` share a node, for ``~`` trimming);
+the entries added ``ea``, the max deleted ID ``mdi`` (IDs as 16 big-endian bytes: ms, seq) and the last
+node Redis would be filling (``k*``, see :func:`node_after_add`), for ``~`` trimming. Items (``sk``):
+``07 + id``, an entry, its fields and values in ``fv`` (length-prefixed, one Binary), ``ix`` its
+addition number (``ea`` before it), ``kd`` its node's ordinal;
 ``08``, ``09`` and ``0A``: groups, consumers and pending entries (see ``stream_groups``).
 
 Only entries count in ``sz``. Each docstring gives the DynamoDB cost; docs/reference/streams.md lists
@@ -12,6 +13,7 @@ the differences from Redis.
 
 from __future__ import annotations
 
+import hashlib
 import re
 import time
 from dataclasses import dataclass, field
@@ -28,6 +30,8 @@ ENTRY, GROUP, CONSUMER, PENDING = b"\x07", b"\x08", b"\x09", b"\x0a"
 SEQ_MAX = 2**64 - 1
 MAX_ID = 2**128 - 1
 NODE = 100  # entries a node holds, for approximate trimming (Redis's stream-node-max-entries)
+NODE_BYTES = 4096  # bytes a node's listpack holds (Redis's stream-node-max-bytes)
+NODE_ATTRIBUTES = ("kd", "km", "kf", "kb", "kn", "kl")  # the head's last node (see node_after_add)
 UNKNOWN = -1  # entries-read that cannot be known
 INVALID_ID = "ERR Invalid stream ID specified as stream command argument"
 SMALLER_ID = "ERR The ID specified in XADD is equal or smaller than the target stream top item"
@@ -149,6 +153,84 @@ def decode_fields(data: bytes) -> list[bytes]:
     return values
 
 
+# -- nodes ----------------------------------------------------------------------------------
+def backlen(size: int) -> int:
+    return 1 if size <= 127 else 2 if size < 16383 else 3 if size < 2097151 else 4 if size < 268435455 else 5
+
+
+def lp_int(value: int) -> int:
+    """Bytes of an integer in a Redis listpack, its back-length included."""
+    if 0 <= value <= 127:
+        return 2
+    for bits, size in ((13, 2), (16, 3), (24, 4), (32, 5)):
+        if -(1 << (bits - 1)) <= value < 1 << (bits - 1):
+            return size + 1
+    return 10
+
+
+_LP_INTEGER = re.compile(rb"(-?[1-9][0-9]*|0)\Z")
+
+
+def lp_string(value: bytes) -> int:
+    """Bytes of a string in a listpack, which keeps one that reads as an int64 as the integer."""
+    if len(value) <= 20 and _LP_INTEGER.match(value) and -2**63 <= int(value) < 2**63:
+        return lp_int(int(value))
+    size = len(value) + (1 if len(value) < 64 else 2 if len(value) < 4096 else 5)
+    return size + backlen(size)
+
+
+def signed64(value: int) -> int:
+    value %= 2**64
+    return value - 2**64 if value >= 2**63 else value
+
+
+def head_number(item: Item, name: str) -> int:
+    return int(item[name]["N"]) if name in item else 0
+
+
+def node_after_add(head: Item, added: int, id_: int, values: list[bytes]) -> Item:
+    """The head's node attributes after an entry is added, as Redis's streamAppendItem fills its last
+    node, a listpack of at most NODE entries (deleted ones included) and NODE_BYTES bytes: ``kd`` its
+    ordinal (each entry keeps its node's), ``km`` its master ID, ``kf`` a digest of its master fields,
+    ``kb`` its bytes, ``kn`` its entries, ``kl`` the live ones (0: deleted, a new node comes next)."""
+    names = values[::2]
+    digest = hashlib.blake2b(encode_fields(names), digest_size=8).digest()
+    if head_number(head, "kl") and head_number(head, "kb") + sum(map(len, values)) < NODE_BYTES \
+            and head_number(head, "kn") < NODE:
+        ordinal, master, size = head_number(head, "kd"), id_attr(head, "km"), head_number(head, "kb")
+        count, live, same = head_number(head, "kn"), head_number(head, "kl"), head["kf"]["B"] == digest
+    else:
+        ordinal = head_number(head, "kd") + 1 if "kd" in head else added // NODE + 1
+        master, count, live, same = id_, 0, 0, True
+        size = 7 + 3 * lp_int(0) + lp_int(len(names)) + sum(map(lp_string, names))  # header, master entry, end
+        head = {"kf": {"B": digest}}
+    ms, seq = signed64((id_ >> 64) - (master >> 64)), signed64((id_ & SEQ_MAX) - (master & SEQ_MAX))
+    size += (lp_int(0) + lp_int(ms) + lp_int(seq)
+             + (0 if same else lp_int(len(names)) + sum(map(lp_string, names))) + sum(map(lp_string, values[1::2]))
+             + lp_int(len(names) + 3 + (0 if same else len(names) + 1)))
+    return {"kd": number(ordinal), "km": raw_id(master), "kf": head["kf"], "kb": number(size),
+            "kn": number(count + 1), "kl": number(live + 1)}
+
+
+def node_of(item: Item) -> int:
+    """An entry's node ordinal (entries written before Redimo kept nodes: runs of NODE additions)."""
+    return int(item["kd"]["N"]) if "kd" in item else int(item["ix"]["N"]) // NODE
+
+
+def leave_node(db: Database, key: bytes, change: Change, head: Item, deleted: list[Item]) -> None:
+    """Count the deleted entries of the head's last node out of its live entries (``kl``), conditional
+    on the count read; and in TAILS, when it holds this head, so that XADD's single UpdateItem goes on."""
+    gone = sum(1 for item in deleted if "kd" in head and node_of(item) == head_number(head, "kd"))
+    if gone:
+        change.head_set["kl"] = number(head_number(head, "kl") - gone)
+        change.condition = " AND ".join(filter(None, [change.condition, "kl = :old_kl"]))
+        change.values[":old_kl"] = head["kl"]
+        tail = (db.gateway.table, db.pk(key))
+        known = TAILS.get(tail)
+        if known is not None and known[:2] == (id_attr(head, "lid"), head_number(head, "ea")):
+            TAILS.put(tail, (*known[:2], {**known[2], "kl": change.head_set["kl"]}))
+
+
 def entry_sk(id_: int) -> bytes:
     return ENTRY + id_.to_bytes(16, "big")
 
@@ -246,7 +328,7 @@ def entries(db: Database, key: bytes, head: Head, low: int, high: int, forward: 
                                    projection=projection))
 
 
-TAILS = compact.Recent()  # (table, pk) -> (last ID, entries added) as this process last wrote them (XADD)
+TAILS = compact.Recent()  # (table, pk) -> (last ID, entries added, last node) as this process last wrote them (XADD)
 
 
 # -- trimming -------------------------------------------------------------------------------
@@ -260,7 +342,7 @@ class Trim:
     def plan(self, db: Database, state: State, length: int, newest: int | None = None,
              index: int = 0) -> tuple[list[bytes], bool]:
         """The entries to delete (read into ``state.members``) from a stream of ``length`` entries,
-        the last of them ``newest`` (addition ``index``) when it is being added (not yet stored):
+        the last of them ``newest`` (in node ``index``) when it is being added (not yet stored):
         (sort keys, whether ``newest`` itself goes). Cost: a Query of the entries deleted (plus
         one more entry, and for MINID ~ one more one-item Query), none when nothing can go."""
         if not self.strategy or state.head is None and newest is None:
@@ -274,10 +356,10 @@ class Trim:
                 return [], False
             goes_too = newest is not None and excess > stored
             found = entries(db, state.key, state.head, 0, MAX_ID, limit=min(excess, stored),
-                            projection="pk, sk, g") if state.head and stored else []
+                            projection="pk, sk, g, ix, kd") if state.head and stored else []
         else:
             found = entries(db, state.key, state.head, 0, self.threshold - 1,
-                            projection="pk, sk, g") if state.head and stored and self.threshold else []
+                            projection="pk, sk, g, ix, kd") if state.head and stored and self.threshold else []
             goes_too = newest is not None and newest < self.threshold
         for item in found:
             state.members[item["sk"]["B"]] = item
@@ -286,7 +368,7 @@ class Trim:
     def nodes(self, db: Database, state: State, length: int, newest: int | None,
               index: int) -> tuple[list[bytes], bool]:
         """Approximate trimming as Redis's streamTrim does it: whole nodes only, from the first,
-        while LIMIT allows. Redimo's nodes are the runs of NODE entries by addition order (``ix``)."""
+        while LIMIT allows, Redimo's nodes being those Redis would have made (:func:`node_after_add`)."""
         head, cap = state.head, self.limit
         stored: list[Item] = []
         if self.strategy == b"MAXLEN":
@@ -295,15 +377,15 @@ class Trim:
                 return [], False
             if head is not None and length - (newest is not None):
                 stored = entries(db, state.key, head, 0, MAX_ID, limit=min(excess, cap or excess) + 1,
-                                 projection="pk, sk, g, ix")
+                                 projection="pk, sk, g, ix, kd")
         elif head is not None and self.threshold and length - (newest is not None):
             stored = entries(db, state.key, head, 0, self.threshold - 1, limit=cap + 1 if cap else None,
-                             projection="pk, sk, g, ix")
+                             projection="pk, sk, g, ix, kd")
             if stored and (not cap or len(stored) <= cap):  # does the last node go on past the threshold?
-                stored += entries(db, state.key, head, self.threshold, MAX_ID, limit=1, projection="pk, sk, g, ix")
-        members = [(int(item["ix"]["N"]) // NODE, id_of(item), item) for item in stored]
+                stored += entries(db, state.key, head, self.threshold, MAX_ID, limit=1, projection="pk, sk, g, ix, kd")
+        members = [(node_of(item), id_of(item), item) for item in stored]
         if newest is not None and len(members) == length - 1:
-            members.append((index // NODE, newest, None))
+            members.append((index, newest, None))
         groups: list[list[tuple[int, int, Item | None]]] = []
         for member in members:
             if groups and groups[-1][0][0] == member[0]:
@@ -386,8 +468,8 @@ def xadd(db: Database, args: list[bytes]) -> bytes | None:
     deletes to the transaction (2 WCU each; more than 98 take several transactions). ``*`` takes
     the client's clock, made monotonic: max(now, last + 1). On a compact stream: 1 GetItem + 1
     PutItem, or 1 UpdateItem without trimming when this process added the last entry (TAILS: the
-    last ID and entries added it saw are assumed in the condition; refused, the item it returns is
-    planned from)."""
+    last ID, entries added and last node it saw are assumed in the condition; refused, the item it
+    returns is planned from). Every write is conditional on the last node's live entries as read."""
     trim, index, nomkstream = parse_trim(args, xadd=True)
     id_arg = args[index] if index < len(args) else b""
     fields = args[index + 1:]
@@ -414,10 +496,19 @@ def xadd(db: Database, args: list[bytes]) -> bytes | None:
             raise ReplyError(SMALLER_ID)
         return new
 
-    def addition(new: int, added: int, last: int) -> Change:
-        entry = {"sk": {"B": entry_sk(new)}, "fv": {"B": encoded}, "ix": number(added)}
-        return Change(puts=[entry], keep_empty=True, head_set={"lid": raw_id(new), "ea": number(added + 1)},
-                      condition="lid = :old_lid", values={":old_lid": raw_id(last)})
+    def addition(new: int, added: int, last: int, head: Item) -> Change:
+        """The entry and the head after it; conditional on the last ID and the live entries of the last
+        node (which XDEL and XTRIM change) as read."""
+        node = node_after_add(head, added, new, fields)
+        entry = {"sk": {"B": entry_sk(new)}, "fv": {"B": encoded}, "ix": number(added), "kd": node["kd"]}
+        change = Change(puts=[entry], keep_empty=True, head_set={"lid": raw_id(new), "ea": number(added + 1), **node},
+                        condition="lid = :old_lid", values={":old_lid": raw_id(last)})
+        if "kl" in head:
+            change.condition += " AND kl = :old_kl"
+            change.values[":old_kl"] = head["kl"]
+        else:
+            change.condition += " AND attribute_not_exists(kl)"
+        return change
 
     tail = (db.gateway.table, db.pk(args[0]))
 
@@ -426,32 +517,36 @@ def xadd(db: Database, args: list[bytes]) -> bytes | None:
             return None, None
         meta = Meta(db, args[0], state.head)
         new = next_id(meta.last)
-        deletes, goes_too = trim.plan(db, state, meta.length + 1, new, meta.added)
-        change = addition(new, meta.added, meta.last)
+        head = state.head.item if state.head else {}
+        change = addition(new, meta.added, meta.last, head)
+        deletes, goes_too = trim.plan(db, state, meta.length + 1, new, node_of(change.puts[0]))
         change.deletes = deletes
+        ordinal = node_of(change.puts[0])  # the last node: trimming may take entries of it, this one too
+        gone = sum(node_of(item) == ordinal for item in [state.members[sk] for sk in deletes] + change.puts[:goes_too])
+        change.head_set["kl"] = number(head_number(change.head_set, "kl") - gone)
         if goes_too:
             change.puts = []
         if state.head is None:
             change.head_set["mdi"] = raw_id(0)
             change.condition, change.values = "", {}
-        TAILS.put(tail, (new, meta.added + 1))
+        TAILS.put(tail, (new, meta.added + 1, {name: change.head_set[name] for name in NODE_ATTRIBUTES}))
         return change, fmt(new)
 
     fast = None
     known = TAILS.get(tail) if not trim.strategy else None
     if known is not None:  # this client added the last entry: one UpdateItem, if nobody else did since
-        last, added = known
+        last, added, node = known
         try:
             new = next_id(last)
         except ReplyError:
             pass  # let the general path, with the stream as stored, say it
         else:
-            fast = (addition(new, added, last), fmt(new))
+            fast = (addition(new, added, last, node), fmt(new))
             fast[0].condition += " AND ea = :old_ea"
             fast[0].values[":old_ea"] = number(added)
     reply = collection.update(db, args[0], "stream", plan, fast=fast)
     if fast is not None and reply is fast[1]:  # the single UpdateItem applied
-        TAILS.put(tail, (new, added + 1))
+        TAILS.put(tail, (new, added + 1, {name: fast[0].head_set[name] for name in NODE_ATTRIBUTES}))
     return reply
 
 
@@ -512,6 +607,7 @@ def xdel(db: Database, args: list[bytes]) -> int:
         if max(present) > old:
             change.head_set["mdi"] = raw_id(max(present))
             change.condition, change.values = "mdi = :old_mdi", {":old_mdi": raw_id(old)}
+        leave_node(db, args[0], change, state.head.item, [state.members[entry_sk(id_)] for id_ in present])
         return change, len(present)
 
     return collection.update(db, args[0], "stream", plan, [entry_sk(id_) for id_ in ids] if valid else [])
@@ -521,14 +617,18 @@ def xdel(db: Database, args: list[bytes]) -> int:
 def xtrim(db: Database, args: list[bytes]) -> int:
     """XTRIM key MAXLEN|MINID [=|~] threshold [LIMIT count]. Cost: 1 GetItem + a Query of the
     entries deleted + TransactWriteItems deleting them (99 a transaction). ``~`` removes whole
-    nodes only, Redimo's nodes being runs of 100 entries by addition order (see docs)."""
+    nodes only, the nodes Redis would have made (see :func:`node_after_add` and the docs)."""
     trim = parse_trim(args, xadd=False)[0]
 
     def plan(state: State) -> tuple[Change | None, int]:
         if state.head is None:
             return None, 0
         deletes, _ = trim.plan(db, state, state.size)
-        return (Change(deletes=deletes, keep_empty=True) if deletes else None), len(deletes)
+        if not deletes:
+            return None, 0
+        change = Change(deletes=deletes, keep_empty=True)
+        leave_node(db, args[0], change, state.head.item, [state.members[sk] for sk in deletes])
+        return change, len(deletes)
 
     return collection.update(db, args[0], "stream", plan)
 
