@@ -34,8 +34,8 @@ WRITE = names(
     "hincrbyfloat hmset hset hsetnx incr incrby incrbyfloat linsert lmove lmpop lpop lpush lpushx lrem lset ltrim "
     "mset msetnx move persist pexpire pexpireat pfadd pfmerge psetex rename renamenx restore rpop rpoplpush rpush "
     "rpushx sadd sdiffstore set setex setnx setrange sinterstore smove sort spop srem sunionstore unlink xack xadd "
-    "xautoclaim xclaim xdel xgroup xreadgroup xtrim zadd zdiffstore zincrby zinterstore zmpop zpopmax zpopmin zrangestore "
-    "zrem zremrangebylex zremrangebyrank zremrangebyscore zunionstore")
+    "xautoclaim xclaim xdel xgroup xreadgroup xsetid xtrim zadd zdiffstore zincrby zinterstore zmpop zpopmax zpopmin "
+    "zrangestore zrem zremrangebylex zremrangebyrank zremrangebyscore zunionstore")
 NOT_DATA = names("ping echo publish pubsub") | SESSION_COMMANDS.keys() | set(SERVER_NAMES)
 READ = frozenset(COMMANDS) - WRITE - NOT_DATA
 DANGEROUS = names("flushdb flushall keys sort restore info config client|kill client|list config|set config|get "

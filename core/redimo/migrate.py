@@ -33,7 +33,7 @@ from redis.exceptions import ResponseError
 
 from . import rdb
 from .collection import check_value, member_attributes, new_items
-from .commands import hashes, lists, sets, streams, zsets
+from .commands import hashes, lists, sets, stream_groups, streams, zsets
 from .compact import item_size
 from .gateway import BATCH_WRITE_LIMIT, Gateway, Item
 from .glob import glob_match
@@ -82,12 +82,12 @@ def stream_members(value: rdb.Stream) -> tuple[list[Item], Item]:
                          for index, (id_, fields) in enumerate(value.entries)]
     for group in value.groups:
         delivered = max([_sid(group.last_id)] + [_sid(entry.id) for entry in group.pending])
-        items.append({"sk": {"B": streams.group_sk(group.name)}, "lid": streams.raw_id(_sid(group.last_id)),
+        items.append({"sk": {"B": stream_groups.group_sk(group.name)}, "lid": streams.raw_id(_sid(group.last_id)),
                       "er": streams.number(group.entries_read), "hw": streams.raw_id(delivered)})
-        items += [{"sk": {"B": streams.consumer_sk(group.name, consumer.name)},
+        items += [{"sk": {"B": stream_groups.consumer_sk(group.name, consumer.name)},
                    "st": streams.number(consumer.seen_time)} for consumer in group.consumers]
-        items += [streams.pending_item(group.name, _sid(entry.id), entry.consumer, entry.delivery_time,
-                                       entry.delivery_count) for entry in group.pending]
+        items += [stream_groups.pending_item(group.name, _sid(entry.id), entry.consumer, entry.delivery_time,
+                                             entry.delivery_count) for entry in group.pending]
     head = {"lid": streams.raw_id(_sid(value.last_id)), "ea": streams.number(value.entries_added),
             "mdi": streams.raw_id(_sid(value.max_deleted_id))}
     return items, head

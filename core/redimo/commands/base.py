@@ -44,6 +44,23 @@ def options(args: list[bytes], start: int) -> list[bytes]:
     return [c_string(arg).upper() for arg in args[start:]]
 
 
+
+def text(arg: bytes) -> str:
+    """An argument as Redis's %s shows it in a message."""
+    return c_string(arg).decode(errors="replace")
+
+
+def subcommand(args: list[bytes], arities: dict[bytes, int], container: str) -> bytes:
+    """The upper-cased subcommand of a container command (XGROUP, XINFO, PUBSUB), its arity checked (Redis arity: with the container)."""
+    sub = c_string(args[0]).upper()
+    arity = arities.get(sub)
+    if arity is None:
+        raise ReplyError(f"ERR unknown subcommand '{text(args[0])[:128]}'. Try {container} HELP.")
+    if (arity >= 0 and len(args) + 1 != arity) or len(args) + 1 < -arity:
+        raise ReplyError(f"ERR wrong number of arguments for '{container.lower()}|{sub.decode().lower()}' command")
+    return sub
+
+
 _CURSOR = re.compile(rb"[+-]?[0-9]*\Z")  # what Redis's strtoul takes; "" is 0
 
 

@@ -10,8 +10,7 @@ from ..glob import glob_match
 from ..protocol import ReplyError, wrong_arity
 from ..pubsub import CHANNELS, PATTERNS, PUSHED, Listener, live, pattern_of, poller_of, publish, registry_key, side
 from ..storage import Database
-from .base import Reply, command
-from .streams import subcommand, text
+from .base import Reply, command, subcommand, text
 from .transactions import SESSION_COMMANDS
 
 if TYPE_CHECKING:
