@@ -14,8 +14,7 @@ from ..collection import new_version
 from ..compact import MEMBERS, is_compact, sort_key
 from ..storage import (ABSENT_OR_EXPIRED, CHUNK, COLLECTION_TYPES, DEAD, HEAD, LIVE, MAX_PARTITION_KEY, Database,
                        Record, ttl_seconds)
-from .base import c_string, command, cursor_of, options, position_of
-from .streams import subcommand
+from .base import c_string, command, cursor_of, options, position_of, subcommand
 
 HEAD_ONLY = "pk, sk, t, x, c, g, m"  # what deleting a key needs to know of its head (m: compact)
 
