@@ -338,6 +338,13 @@ def test_watch_passes_when_nothing_changed(r: Redimo, make_redimo: Callable[...,
         pipe.multi()
         pipe.get("w")
         assert pipe.execute() == [b"changed"]
+    with r.pipeline() as pipe:  # the connection's own write before it WATCHes the key (found by hypothesis)
+        pipe.watch("a")
+        pipe.set("b", "")
+        pipe.watch("b")
+        pipe.multi()
+        pipe.get("b")
+        assert pipe.execute() == [b""]
 
 
 def test_watch_detects_expiry(r: Redimo) -> None:

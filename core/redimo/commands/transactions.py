@@ -91,6 +91,7 @@ def watch(engine: Engine, session: Session, args: list[bytes]) -> Reply:
         heads = {db.key_of(item): item for item in engine.gateway.batch_get([db.head_key(key) for key in new])}
         for key in new:
             session.watched[key] = (heads.get(key), db.record(heads.get(key)) is not None)
+        session.touched.difference_update(head_keys(db.prefix, new))  # its own writes before WATCH don't count
     return OK
 
 
