@@ -18,9 +18,11 @@ import hmac
 import os
 import random
 import socket
+import ssl
 import time
 import uuid
-from typing import TYPE_CHECKING, Any, Callable
+from http.client import RemoteDisconnected
+from typing import TYPE_CHECKING, Any, Callable, NamedTuple
 from urllib.parse import quote, urlsplit
 
 import botocore
@@ -34,7 +36,6 @@ from botocore.exceptions import ConnectionError as BotocoreConnectionError
 from botocore.httpsession import URLLib3Session, create_urllib3_context, get_cert_path
 from botocore.parsers import create_parser
 from botocore.retries.standard import ThrottledRetryableChecker, TransientRetryableChecker
-from urllib3.connection import HTTPConnection, HTTPSConnection
 from urllib3.exceptions import ConnectTimeoutError as URLLib3ConnectTimeoutError
 from urllib3.exceptions import NewConnectionError, ProtocolError
 from urllib3.exceptions import ReadTimeoutError as URLLib3ReadTimeoutError
@@ -57,6 +58,7 @@ MORE_RETRYABLE_CODES = frozenset(TransientRetryableChecker._TRANSIENT_ERROR_CODE
                                  + ThrottledRetryableChecker._THROTTLED_ERROR_CODES)
 MORE_RETRYABLE_STATUSES = frozenset({429, 500, 502, 503, 504})
 CONTENT_TYPE = "application/x-amz-json-1.0"
+TRACE_ID_SAFE = "-=;:+&[]{}\"',"  # as botocore quotes the X-Amzn-Trace-Id header
 USER_AGENT = f"redimo-lean Botocore/{botocore.__version__}"
 
 
@@ -170,33 +172,91 @@ def _own(handler: Callable) -> bool:
     return (module.startswith("botocore.") and module != "botocore.stub") or module == "redimo.gateway"
 
 
-# -- the transport ----------------------------------------------------------------------------
-class _OneWrite:
-    """A urllib3 connection that writes a request's head and (bytes) body with one send: urllib3 sends
-    them apart, and the second system call costs as much client CPU as the signing."""
+# -- HTTP/1.1 on urllib3's pooled connections --------------------------------------------------
+class Reply(NamedTuple):
+    """One HTTP response: its status, its headers by lower-case name (as botocore's ``HTTPHeaders``;
+    repeated ones joined by ", ", as http.client joins them), and its body."""
 
-    _holding = False
-    _head = b""
-
-    def request(self, method: str, url: str, body: Any = None, headers: Any = None, **options: Any) -> None:
-        self._holding = isinstance(body, bytes) and bool(body)
-        super().request(method, url, body, headers, **options)  # type: ignore[misc]
-
-    def send(self, data: bytes) -> None:
-        if self._holding:
-            if not self._head:
-                self._head = data  # the head; the body comes next
-                return
-            data, self._head, self._holding = self._head + data, b"", False
-        super().send(data)  # type: ignore[misc]
+    status: int
+    headers: dict[str, str]
+    data: bytes
 
 
-class _Connection(_OneWrite, HTTPConnection):
-    pass
+MAX_HEAD = 65536
 
 
-class _TLSConnection(_OneWrite, HTTPSConnection):
-    pass
+def _receive(sock: socket.socket, buffer: bytes, size: int = 65536) -> bytes:
+    chunk = sock.recv(size)
+    if not chunk:
+        raise ProtocolError("Connection aborted.", RemoteDisconnected("Remote end closed connection"))
+    return buffer + chunk
+
+
+def _read_exactly(sock: socket.socket, buffer: bytes, size: int) -> tuple[bytes, bytes]:
+    """``size`` bytes from ``buffer`` and then ``sock``, and what is left over."""
+    while len(buffer) < size:
+        buffer = _receive(sock, buffer, max(size - len(buffer), 65536))
+    return buffer[:size], buffer[size:]
+
+
+def _read_line(sock: socket.socket, buffer: bytes) -> tuple[bytes, bytes]:
+    while (end := buffer.find(b"\r\n")) < 0:
+        if len(buffer) > MAX_HEAD:
+            raise ProtocolError("Connection broken: a line too long")
+        buffer = _receive(sock, buffer)
+    return buffer[:end], buffer[end + 2:]
+
+
+def read_reply(sock: socket.socket) -> tuple[Reply, bool]:
+    """One HTTP/1.1 response from ``sock`` (a Content-Length, chunked or close-delimited body), and
+    whether the connection may be reused. A malformed or cut-off response raises urllib3's
+    ``ProtocolError``, as urllib3 reports it; an interim (1xx) response is skipped."""
+    buffer = b""
+    while True:
+        while (end := buffer.find(b"\r\n\r\n")) < 0:
+            if len(buffer) > MAX_HEAD:
+                raise ProtocolError("Connection broken: a response head too long")
+            buffer = _receive(sock, buffer)
+        lines = buffer[:end].decode("latin-1").split("\r\n")
+        buffer = buffer[end + 4:]
+        version, _, rest = lines[0].partition(" ")
+        if not version.startswith("HTTP/") or not rest[:3].isdigit():
+            raise ProtocolError("Connection broken: a bad status line", lines[0])
+        status = int(rest[:3])
+        headers: dict[str, str] = {}
+        for line in lines[1:]:
+            name, colon, value = line.partition(":")
+            if not colon:
+                raise ProtocolError("Connection broken: a bad header line", line)
+            name, value = name.strip().lower(), value.strip()
+            headers[name] = f"{headers[name]}, {value}" if name in headers else value
+        if status >= 200:
+            break
+    keep = version == "HTTP/1.1" and "close" not in headers.get("connection", "").lower()
+    if "chunked" in headers.get("transfer-encoding", "").lower():
+        parts = []
+        while True:
+            line, buffer = _read_line(sock, buffer)
+            size = int(line.split(b";", 1)[0], 16)
+            if size == 0:
+                while True:  # trailers, up to the empty line
+                    line, buffer = _read_line(sock, buffer)
+                    if not line:
+                        break
+                break
+            part, buffer = _read_exactly(sock, buffer, size + 2)
+            parts.append(part[:-2])
+        data = b"".join(parts)
+    elif "content-length" in headers:
+        data, buffer = _read_exactly(sock, buffer, int(headers["content-length"]))
+    else:  # delimited by the connection's close
+        keep = False
+        try:
+            while True:
+                buffer = _receive(sock, buffer)
+        except ProtocolError:
+            data = buffer
+    return Reply(status, headers, data), keep and not buffer
 
 
 class LeanTransport:
@@ -208,6 +268,7 @@ class LeanTransport:
         self.pool = pool
         self.url = client.meta.endpoint_url.rstrip("/") + "/"  # as botocore names it in its exceptions
         self.host = host
+        self.read_timeout = pool.timeout.read_timeout
         self.signer = Signer(client._request_signer._region_name, client._request_signer._signing_name)
         self._events = client.meta.events._emitter
         self._seen: dict | None = None  # the emitter's lookup cache when `_foreign` was computed
@@ -245,9 +306,7 @@ class LeanTransport:
             host = f"[{host}]"
         if parts.port is not None and parts.port != {"http": 80, "https": 443}.get(parts.scheme):
             host = f"{host}:{parts.port}"
-        pool = urllib3.connection_from_url(url, **options)
-        pool.ConnectionCls = _TLSConnection if parts.scheme == "https" else _Connection
-        return cls(client, rule, pool, host)
+        return cls(client, rule, urllib3.connection_from_url(url, **options), host)
 
     def serves(self, operation: str) -> bool:
         """Whether ``operation`` takes the lean path now: one it knows, no foreign handler active."""
@@ -302,45 +361,65 @@ class LeanTransport:
                 raise self.client.exceptions.from_code(code)(parsed, name)
             return self._parse(name, response, attempts - 1)
 
-    def _send(self, name: str, body: bytes) -> urllib3.BaseHTTPResponse:
-        """One signed POST; urllib3's exceptions become botocore's, as botocore's URLLib3Session does."""
+    def _send(self, name: str, body: bytes) -> Reply:
+        """One signed POST on a pooled connection; failures are botocore's exceptions, as botocore's
+        URLLib3Session raises them for the same urllib3 and socket errors."""
         credentials = self.client._request_signer._credentials.get_frozen_credentials()  # refreshed if due
         amz_date = time.strftime("%Y%m%dT%H%M%SZ", time.gmtime())
         target = f"DynamoDB_20120810.{name}"
         signed = {"content-type": CONTENT_TYPE, "host": self.host, "x-amz-date": amz_date, "x-amz-target": target}
-        if credentials.token:
-            signed["x-amz-security-token"] = credentials.token
-        headers = {"X-Amz-Target": target, "Content-Type": CONTENT_TYPE, "User-Agent": USER_AGENT,
-                   "X-Amz-Date": amz_date,
-                   "Authorization": self.signer.authorization(credentials.access_key, credentials.secret_key,
-                                                              amz_date, "/", signed, body)}
-        if credentials.token:
-            headers["X-Amz-Security-Token"] = credentials.token
+        token = credentials.token
+        if token:
+            signed["x-amz-security-token"] = token
+        authorization = self.signer.authorization(credentials.access_key, credentials.secret_key, amz_date, "/",
+                                                  signed, body)
+        head = (f"POST / HTTP/1.1\r\nHost: {self.host}\r\nAccept-Encoding: identity\r\nX-Amz-Target: {target}\r\n"
+                f"Content-Type: {CONTENT_TYPE}\r\nUser-Agent: {USER_AGENT}\r\nX-Amz-Date: {amz_date}\r\n"
+                f"Authorization: {authorization}\r\n")
+        if token:
+            head += f"X-Amz-Security-Token: {token}\r\n"
         trace = os.environ.get("_X_AMZN_TRACE_ID")
         if trace and os.environ.get("AWS_LAMBDA_FUNCTION_NAME"):  # botocore's recursion detection header
-            headers["X-Amzn-Trace-Id"] = quote(trace, safe="-=;:+&[]{}\"',")
+            head += f"X-Amzn-Trace-Id: {quote(trace, safe=TRACE_ID_SAFE)}\r\n"
+        request = f"{head}Content-Length: {len(body)}\r\n\r\n".encode("latin-1") + body
+        connection = self.pool._get_conn()  # a dropped idle connection comes back closed
+        keep = False
         try:
-            return self.pool.urlopen("POST", "/", body=body, headers=headers, retries=False,
-                                     redirect=False, assert_same_host=False, preload_content=True,
-                                     decode_content=False, enforce_content_length=False)
-        except URLLib3SSLError as error:
+            if connection.sock is None:
+                connection.connect()
+                connection.sock.settimeout(self.read_timeout)
+            try:
+                connection.sock.sendall(request)
+            except BrokenPipeError:  # the server may have replied and closed: read what it sent, as urllib3
+                pass
+            reply, keep = read_reply(connection.sock)
+            return reply
+        except (URLLib3SSLError, ssl.SSLError) as error:
             raise SSLError(endpoint_url=self.url, error=error)
         except (NewConnectionError, socket.gaierror) as error:
             raise EndpointConnectionError(endpoint_url=self.url, error=error)
         except URLLib3ConnectTimeoutError as error:
             raise ConnectTimeoutError(endpoint_url=self.url, error=error)
-        except URLLib3ReadTimeoutError as error:
-            raise ReadTimeoutError(endpoint_url=self.url, error=error)
+        except TimeoutError as error:
+            raise ReadTimeoutError(endpoint_url=self.url, error=URLLib3ReadTimeoutError(
+                self.pool, None, f"Read timed out. (read timeout={self.read_timeout})")) from error
         except ProtocolError as error:
             raise ConnectionClosedError(error=error, request=None, endpoint_url=self.url)
+        except OSError as error:
+            raise ConnectionClosedError(error=ProtocolError("Connection aborted.", error), request=None,
+                                        endpoint_url=self.url)
         except Exception as error:
             raise HTTPClientError(error=error)
+        finally:
+            if not keep:
+                connection.close()
+            self.pool._put_conn(connection)
 
-    def _response_dict(self, name: str, response: urllib3.BaseHTTPResponse) -> dict:
+    def _response_dict(self, name: str, response: Reply) -> dict:
         return {"headers": HeadersDict(response.headers), "status_code": response.status, "body": response.data,
                 "context": {"operation_name": name}}
 
-    def _parse_error(self, name: str, response: urllib3.BaseHTTPResponse) -> dict:
+    def _parse_error(self, name: str, response: Reply) -> dict:
         """An error response as botocore parses it, its modeled members (Item, CancellationReasons) included."""
         parsed = self._parse_client_error(response) if 400 <= response.status < 500 else None
         if parsed is not None:
@@ -368,7 +447,7 @@ class LeanTransport:
             self._error_shapes[code] = None if members is None else tuple(members)
         return self._error_shapes[code]
 
-    def _parse_client_error(self, response: urllib3.BaseHTTPResponse) -> dict | None:
+    def _parse_client_error(self, response: Reply) -> dict | None:
         """A 4xx error (a failed condition above all) as botocore's JSON parser reads it, from one orjson
         parse of its body; None for what this does not cover (botocore's parser takes those)."""
         try:
@@ -389,7 +468,7 @@ class LeanTransport:
             return None
         parsed: dict[str, Any] = {"Error": {"Message": body.get("message", body.get("Message", "")), "Code": code}}
         metadata: dict[str, Any] = {}
-        headers = {name.lower(): response.headers[name] for name in response.headers}  # as botocore's HTTPHeaders
+        headers = response.headers
         if "x-amzn-requestid" in headers:
             metadata["RequestId"] = headers["x-amzn-requestid"]
         metadata.update(HTTPStatusCode=response.status, HTTPHeaders=headers)
@@ -404,7 +483,7 @@ class LeanTransport:
                 parsed[member] = value
         return parsed
 
-    def _parse(self, name: str, response: urllib3.BaseHTTPResponse, retries: int) -> dict:
+    def _parse(self, name: str, response: Reply, retries: int) -> dict:
         """A successful response as botocore parses it: the output shape's members, then ResponseMetadata."""
         members = self._members.get(name)
         if members is None:
@@ -418,7 +497,7 @@ class LeanTransport:
             parsed["ResponseMetadata"]["RetryAttempts"] = retries
             return parsed
         parsed = decode({key: value for key, value in data.items() if key in members and value is not None})
-        headers = {name.lower(): response.headers[name] for name in response.headers}  # as botocore's HTTPHeaders
+        headers = response.headers
         metadata: dict[str, Any] = {}
         if "x-amzn-requestid" in headers:
             metadata["RequestId"] = headers["x-amzn-requestid"]
