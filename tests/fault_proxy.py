@@ -4,7 +4,9 @@ Tests point a client at ``FaultProxy.endpoint``; the proxy forwards each request
 with probability ``rate``, injects a fault instead: a 500 InternalServerError or a 400
 ThrottlingException without forwarding (nothing was written), or ``drop_reply``: the request *is*
 applied upstream but the reply is lost, the connection closed without an answer. botocore retries all
-three, so this proves that Redimo's writes stay exactly-once when DynamoDB's reply is lost.
+three, so this proves that Redimo's writes stay exactly-once when DynamoDB's reply is lost. A fourth
+kind, ``delay_reply`` (not among the default kinds), applies the request and holds its reply for
+``delay`` seconds: past the client's read timeout, a reply that comes too late.
 """
 
 from __future__ import annotations
@@ -13,6 +15,7 @@ import json
 import random
 import socket
 import threading
+import time
 from collections import Counter
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from types import TracebackType
@@ -20,6 +23,7 @@ from types import TracebackType
 import urllib3
 
 KINDS = ("server_error", "throttle", "drop_reply")
+ALL_KINDS = KINDS + ("delay_reply",)
 HOP_BY_HOP = frozenset({"connection", "keep-alive", "proxy-authenticate", "proxy-authorization", "te",
                         "trailer", "trailers", "transfer-encoding", "upgrade", "proxy-connection"})
 ERRORS = {"server_error": (500, "InternalServerError"), "throttle": (400, "ThrottlingException")}
@@ -27,20 +31,23 @@ ERRORS = {"server_error": (500, "InternalServerError"), "throttle": (400, "Throt
 
 class FaultProxy:
     """Forward HTTP to ``upstream``, faulting a fraction ``rate`` of the POSTs to ``operations``
-    (``None``: all), with each fault drawn uniformly from ``kinds``.
+    (``None``: all), with each fault drawn uniformly from ``kinds``; ``delay_reply`` holds a reply ``delay``
+    seconds.
 
     ``counts``: "requests" received, "forwarded" upstream (drop_reply included), and one per fault kind.
     """
 
     def __init__(self, upstream: str, rate: float = 0.1, seed: int | None = None,
-                 kinds: tuple[str, ...] = KINDS, operations: frozenset[str] | None = None) -> None:
-        unknown = set(kinds) - set(KINDS)
+                 kinds: tuple[str, ...] = KINDS, operations: frozenset[str] | None = None,
+                 delay: float = 1.0) -> None:
+        unknown = set(kinds) - set(ALL_KINDS)
         if unknown or not kinds:
-            raise ValueError(f"kinds must be a non-empty subset of {KINDS}, not {kinds}")
+            raise ValueError(f"kinds must be a non-empty subset of {ALL_KINDS}, not {kinds}")
         self.upstream = upstream.rstrip("/")
         self.rate = rate
         self.kinds = tuple(kinds)
         self.operations = operations
+        self.delay = delay
         self.counts: Counter[str] = Counter()
         self._random = random.Random(seed)
         self._lock = threading.Lock()
@@ -149,6 +156,8 @@ class _Handler(BaseHTTPRequestHandler):
             self.close_connection = True
             self.connection.shutdown(socket.SHUT_RDWR)
             return
+        if fault == "delay_reply":
+            time.sleep(self.proxy.delay)
         headers = [(k, v) for k, v in response.headers.items() if k.lower() not in HOP_BY_HOP | {"content-length"}]
         self.reply(response.status, headers, response.data)
 

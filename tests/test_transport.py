@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import datetime
 import json
+import socket
 import uuid
 from typing import Any, Callable
 
@@ -18,6 +19,8 @@ from botocore.parsers import create_parser
 from botocore.stub import Stubber
 from moto import mock_aws
 from redis.exceptions import ConnectionError as RedisConnectionError
+from redis.exceptions import TimeoutError as RedisTimeoutError
+from urllib3.exceptions import ProtocolError
 
 import fault_proxy
 from conftest import TABLE
@@ -25,7 +28,7 @@ from fault_proxy import FaultProxy
 from redimo import Redimo
 from redimo.gateway import Gateway, make_client
 from redimo.table import create_table
-from redimo.transport import Signer, decode, encode
+from redimo.transport import Reply, Signer, decode, encode, read_reply
 
 NOW = datetime.datetime(2026, 3, 9, 23, 59, 58, tzinfo=datetime.timezone.utc)
 
@@ -239,8 +242,8 @@ class CorruptingHandler(fault_proxy._Handler):
 
 
 def through_proxy(upstream: str, lean: bool, kinds: tuple[str, ...] = fault_proxy.KINDS, rate: float = 1.0,
-                  corrupt: int = 0, **options: Any) -> tuple[FaultProxy, Gateway]:
-    proxy = FaultProxy(upstream, rate=rate, seed=7, kinds=kinds)
+                  corrupt: int = 0, delay: float = 1.0, **options: Any) -> tuple[FaultProxy, Gateway]:
+    proxy = FaultProxy(upstream, rate=rate, seed=7, kinds=kinds, delay=delay)
     proxy._server.RequestHandlerClass = CorruptingHandler
     proxy.corrupt = corrupt  # type: ignore[attr-defined]
     gateway = Gateway(TABLE, make_client(endpoint_url=proxy.endpoint, **options), lean=lean)
@@ -248,26 +251,37 @@ def through_proxy(upstream: str, lean: bool, kinds: tuple[str, ...] = fault_prox
     return proxy, gateway
 
 
-ERRORS = {"server_error": "InternalServerError", "throttle": "ThrottlingException"}
+ERRORS = {"server_error": "InternalServerError", "throttle": "ThrottlingException",
+          "drop_reply": "ConnectionClosedError", "delay_reply": "ReadTimeoutError"}
 
 
-@pytest.mark.parametrize("kind", ["server_error", "throttle", "drop_reply"])
+@pytest.mark.parametrize("kind", ["server_error", "throttle", "drop_reply", "delay_reply"])
 def test_faults_are_reported_as_boto3_reports_them(dynamodb_local_client: Any, dynamodb_local_endpoint: str,
                                                    kind: str) -> None:
     results = []
     for lean in (True, False):
-        proxy, gateway = through_proxy(dynamodb_local_endpoint, lean, (kind,), max_attempts=2)
+        proxy, gateway = through_proxy(dynamodb_local_endpoint, lean, (kind,), delay=0.6, max_attempts=2,
+                                       read_timeout=0.3)
         with proxy:
             try:
                 gateway.put({**key(b"faulted"), "v": {"S": kind}})
                 results.append(None)
-            except (ClientError, RedisConnectionError) as error:
-                cause = error.__cause__ if isinstance(error, RedisConnectionError) else error
-                response = normalized(cause.response) if kind != "drop_reply" else None
+            except (ClientError, RedisConnectionError, RedisTimeoutError) as error:
+                cause = error if isinstance(error, ClientError) else error.__cause__
+                response = normalized(cause.response) if isinstance(cause, ClientError) else None
                 results.append((type(error).__name__, type(cause).__name__, response, dict(proxy.counts)))
     assert results[0] == results[1]
     assert results[0][3]["requests"] == 3  # max_attempts=2: retried twice
-    assert results[0][1] == ("ConnectionClosedError" if kind == "drop_reply" else ERRORS[kind])
+    assert results[0][1] == ERRORS[kind]
+
+
+def test_a_late_reply_within_the_read_timeout_is_read(dynamodb_local_client: Any,
+                                                      dynamodb_local_endpoint: str) -> None:
+    proxy, gateway = through_proxy(dynamodb_local_endpoint, True, ("delay_reply",), delay=0.3, read_timeout=5)
+    with proxy:
+        gateway.put({**key(b"late"), "v": {"S": "late"}})
+        assert gateway.get(key(b"late"))["v"] == {"S": "late"}
+    assert proxy.counts["requests"] == 2 and proxy.counts["delay_reply"] == 2
 
 
 def test_random_faults_are_survived(dynamodb_local_client: Any, dynamodb_local_endpoint: str) -> None:
@@ -341,3 +355,35 @@ def test_switched_off(monkeypatch: pytest.MonkeyPatch, dynamodb_local_endpoint: 
     assert Redimo(TABLE, endpoint_url=dynamodb_local_endpoint).gateway.transport is not None
     monkeypatch.setenv("REDIMO_LEAN", "0")
     assert Redimo(TABLE, endpoint_url=dynamodb_local_endpoint).gateway.transport is None
+
+
+def reply_of(*parts: bytes) -> tuple[Reply, bool]:
+    """What read_reply makes of ``parts`` sent one by one (the sender closes after the last)."""
+    ours, theirs = socket.socketpair()
+    with ours, theirs:
+        for part in parts:
+            theirs.sendall(part)
+        theirs.shutdown(socket.SHUT_WR)
+        return read_reply(ours)
+
+
+@pytest.mark.parametrize("parts, expected", [
+    ((b"HTTP/1.1 200 OK\r\nContent-Length: 5\r\nX-A: 1\r\nx-a: 2\r\n\r\nhel", b"lo"),
+     (Reply(200, {"content-length": "5", "x-a": "1, 2"}, b"hello"), True)),
+    ((b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n3;x=y\r\nhel\r\n", b"2\r\nlo\r\n0\r\nT: 1\r\n\r\n"),
+     (Reply(200, {"transfer-encoding": "chunked"}, b"hello"), True)),
+    ((b"HTTP/1.1 100 Continue\r\n\r\nHTTP/1.1 400 Bad\r\nConnection: close\r\nContent-Length: 0\r\n\r\n",),
+     (Reply(400, {"connection": "close", "content-length": "0"}, b""), False)),
+    ((b"HTTP/1.0 200 OK\r\n\r\nuntil ", b"the end"), (Reply(200, {}, b"until the end"), False)),
+    ((b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nokEXTRA",), (Reply(200, {"content-length": "2"}, b"ok"), False)),
+])
+def test_replies_are_read_as_http_1_1(parts: tuple[bytes, ...], expected: tuple[Reply, bool]) -> None:
+    assert reply_of(*parts) == expected
+
+
+@pytest.mark.parametrize("parts", [(b"",), (b"HTTP/1.1 200 OK\r\nContent-Length: 9\r\n\r\nshort",),
+                                   (b"SMTP ready\r\n\r\n",), (b"HTTP/1.1 200 OK\r\nno colon\r\n\r\n",),
+                                   (b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nab",)])
+def test_cut_off_or_malformed_replies_are_protocol_errors(parts: tuple[bytes, ...]) -> None:
+    with pytest.raises(ProtocolError):
+        reply_of(*parts)

@@ -374,6 +374,12 @@ class Gateway:
                 self._backoff(attempt)
         return responses
 
+    def delete_statement(self, condition: str = "", returning: bool = False) -> str:
+        """A PartiQL DELETE of one item of the table, its key as the first two parameters (pk, sk);
+        ``condition`` (`` AND …``) adds to the WHERE clause."""
+        table = self.table.replace('"', '""')
+        return f'DELETE FROM "{table}" WHERE pk = ? AND sk = ?{condition}' + (" RETURNING ALL OLD *" if returning else "")
+
     def delete_many(self, keys: list[Item]) -> list[Item]:
         """Delete items (distinct keys), returning those that existed, as they were: a PartiQL
         ``DELETE … RETURNING ALL OLD *`` a key, 25 to a BatchExecuteStatement. A store whose PartiQL
@@ -381,7 +387,7 @@ class Gateway:
         Not exactly-once: a statement sent again after a lost reply does not return what the lost
         attempt deleted."""
         if self.partiql:
-            statement = f'DELETE FROM "{self.table}" WHERE pk=? AND sk=? RETURNING ALL OLD *'
+            statement = self.delete_statement(returning=True)
             try:
                 responses = self.batch_execute([{"Statement": statement, "Parameters": [key["pk"], key["sk"]]}
                                                 for key in keys])

@@ -164,11 +164,10 @@ class Sweep:
         if self.dry_run or not doomed:
             self.count(doomed)  # a dry run counts what it would delete
             return
-        table = self.gateway.table.replace('"', '""')
         statements = []
         for item in doomed:
             extra, parameters = condition(item)
-            statements.append({"Statement": f'DELETE FROM "{table}" WHERE pk = ? AND sk = ?{extra}',
+            statements.append({"Statement": self.gateway.delete_statement(extra),
                                "Parameters": [item["pk"], item["sk"], *parameters]})
         responses = self.gateway.batch_execute(statements)
         deleted = [item for item, response in zip(doomed, responses) if "Error" not in response]

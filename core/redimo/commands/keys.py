@@ -16,7 +16,7 @@ from ..storage import (ABSENT_OR_EXPIRED, CHUNK, COLLECTION_TYPES, DEAD, HEAD, L
                        Record, ttl_seconds)
 from .base import c_string, command, cursor_of, options, position_of, subcommand
 
-HEAD_ONLY = "pk, sk, t, x, c, g, m"  # what deleting a key needs to know of its head (m: compact)
+HEAD_ONLY = "pk, sk, t, x, c, g, m"  # what COPY and MOVE need of the head they replace (m: compact)
 
 
 def delete_one(db: Database, key: bytes, conditions: tuple[str, ...] = (), values: dict | None = None) -> int:
@@ -123,31 +123,33 @@ def set_expiry(db: Database, key: bytes, expire_at: int, flags: set[bytes]) -> i
     attribute of each chunk (its head's update is then not logged)."""
     flag_conditions = [EXPIRY_FLAGS[flag] for flag in sorted(flags)]
     conditions = [f"attribute_exists(t) AND {LIVE}"] + flag_conditions
-    values = {":x": {"N": str(expire_at)}, **db.now()}
-    if expire_at <= db.clock():
-        return delete_one(db, key, tuple(flag_conditions), values if flags & {b"GT", b"LT"} else None)
-    values[":tx"] = db.expiry_attributes(expire_at)["tx"]
-    values[":w"] = {"B": os.urandom(8)}  # a new version, for WATCH
-    operation = oplog.new_record(oplog.PUT)
-    try:
-        db.gateway.update(db.head_key(key), f"SET x = :x, tx = :tx, w = :w, {oplog.SHIFT}",
-                          {**values, **oplog.values(operation, shift=True)},
-                          condition=" AND ".join(conditions + ["attribute_not_exists(c)", oplog.NOT_APPLIED]), once=True)
-        return 1
-    except ConditionFailed as refused:
-        if oplog.position(refused.item, operation) is not None:
+    while True:  # again when a chunked value was written meanwhile (a SETBIT patches chunks in place)
+        values = {":x": {"N": str(expire_at)}, **db.now()}
+        if expire_at <= db.clock():
+            return delete_one(db, key, tuple(flag_conditions), values if flags & {b"GT", b"LT"} else None)
+        values[":tx"] = db.expiry_attributes(expire_at)["tx"]
+        values[":w"] = {"B": os.urandom(8)}  # a new version, for WATCH
+        operation = oplog.new_record(oplog.PUT)
+        try:
+            db.gateway.update(db.head_key(key), f"SET x = :x, tx = :tx, w = :w, {oplog.SHIFT}",
+                              {**values, **oplog.values(operation, shift=True)},
+                              condition=" AND ".join(conditions + ["attribute_not_exists(c)", oplog.NOT_APPLIED]),
+                              once=True)
             return 1
-        record = db.record(refused.item)
-    if record is None or not record.chunks or not expiry_allowed(record.expire_at, expire_at, flags):
-        return 0
-    db.set_expiry_of_chunks(record.item, expire_at)  # a chunked value: chunks first, so none expires early
-    unchanged, kept = record.unchanged()
-    try:
-        db.gateway.update(db.head_key(key), "SET x = :x, tx = :tx, w = :w", {**values, **kept},
-                          condition=" AND ".join(conditions + [unchanged]))
-        return 1
-    except ConditionFailed:  # written meanwhile (a SETBIT patches chunks in place): the chunks again
-        return set_expiry(db, key, expire_at, flags)
+        except ConditionFailed as refused:
+            if oplog.position(refused.item, operation) is not None:
+                return 1
+            record = db.record(refused.item)
+        if record is None or not record.chunks or not expiry_allowed(record.expire_at, expire_at, flags):
+            return 0
+        db.set_expiry_of_chunks(record.item, expire_at)  # a chunked value: chunks first, so none expires early
+        unchanged, kept = record.unchanged()
+        try:
+            db.gateway.update(db.head_key(key), "SET x = :x, tx = :tx, w = :w", {**values, **kept},
+                              condition=" AND ".join(conditions + [unchanged]))
+            return 1
+        except ConditionFailed:
+            continue
 
 
 def expire_command(db: Database, args: list[bytes], unit_ms: int, absolute: bool) -> int:
@@ -228,26 +230,27 @@ def remove_expiry(db: Database, key: bytes, only_volatile: bool) -> bool:
     chunk for a chunked value).
     Returns whether it was changed; with ``only_volatile`` (PERSIST) a key without TTL is not."""
     condition = f"attribute_exists(t) AND {LIVE}" + (" AND attribute_exists(x)" if only_volatile else "")
-    operation = oplog.new_record(oplog.PUT)
-    try:
-        db.gateway.update(db.head_key(key), f"SET w = :w, {oplog.SHIFT} REMOVE x, tx",
-                          {**db.now(), ":w": {"B": os.urandom(8)}, **oplog.values(operation, shift=True)},
-                          condition=f"{condition} AND attribute_not_exists(c) AND {oplog.NOT_APPLIED}", once=True)
-        return True
-    except ConditionFailed as refused:
-        if oplog.position(refused.item, operation) is not None:
+    while True:  # again when a chunked value was written meanwhile
+        operation = oplog.new_record(oplog.PUT)
+        try:
+            db.gateway.update(db.head_key(key), f"SET w = :w, {oplog.SHIFT} REMOVE x, tx",
+                              {**db.now(), ":w": {"B": os.urandom(8)}, **oplog.values(operation, shift=True)},
+                              condition=f"{condition} AND attribute_not_exists(c) AND {oplog.NOT_APPLIED}", once=True)
             return True
-        record = db.record(refused.item)
-    if record is None or not record.chunks or (only_volatile and record.expire_at is None):
-        return False
-    db.set_expiry_of_chunks(record.item, None)  # chunks first, so none expires under a persistent head
-    unchanged, values = record.unchanged()
-    try:
-        db.gateway.update(db.head_key(key), "SET w = :w REMOVE x, tx", {**values, **db.now(), ":w": {"B": os.urandom(8)}},
-                          condition=f"{condition} AND {unchanged}")
-    except ConditionFailed:  # written meanwhile: the chunks again
-        return remove_expiry(db, key, only_volatile)
-    return True
+        except ConditionFailed as refused:
+            if oplog.position(refused.item, operation) is not None:
+                return True
+            record = db.record(refused.item)
+        if record is None or not record.chunks or (only_volatile and record.expire_at is None):
+            return False
+        db.set_expiry_of_chunks(record.item, None)  # chunks first, so none expires under a persistent head
+        unchanged, values = record.unchanged()
+        try:
+            db.gateway.update(db.head_key(key), "SET w = :w REMOVE x, tx",
+                              {**values, **db.now(), ":w": {"B": os.urandom(8)}}, condition=f"{condition} AND {unchanged}")
+            return True
+        except ConditionFailed:
+            continue
 
 
 def encoding(record: Record) -> bytes:
