@@ -14,6 +14,7 @@ from __future__ import annotations
 import json
 import random
 import socket
+import ssl
 import threading
 import time
 from collections import Counter
@@ -32,14 +33,14 @@ ERRORS = {"server_error": (500, "InternalServerError"), "throttle": (400, "Throt
 class FaultProxy:
     """Forward HTTP to ``upstream``, faulting a fraction ``rate`` of the POSTs to ``operations``
     (``None``: all), with each fault drawn uniformly from ``kinds``; ``delay_reply`` holds a reply ``delay``
-    seconds.
+    seconds. With a ``tls`` context (its certificate loaded) the proxy serves HTTPS.
 
     ``counts``: "requests" received, "forwarded" upstream (drop_reply included), and one per fault kind.
     """
 
     def __init__(self, upstream: str, rate: float = 0.1, seed: int | None = None,
                  kinds: tuple[str, ...] = KINDS, operations: frozenset[str] | None = None,
-                 delay: float = 1.0) -> None:
+                 delay: float = 1.0, tls: ssl.SSLContext | None = None) -> None:
         unknown = set(kinds) - set(ALL_KINDS)
         if unknown or not kinds:
             raise ValueError(f"kinds must be a non-empty subset of {ALL_KINDS}, not {kinds}")
@@ -56,8 +57,10 @@ class FaultProxy:
         self._server = ThreadingHTTPServer(("127.0.0.1", 0), _Handler)
         self._server.daemon_threads = True
         self._server.proxy = self  # type: ignore[attr-defined]
+        if tls is not None:
+            self._server.socket = tls.wrap_socket(self._server.socket, server_side=True)
         self._thread: threading.Thread | None = None
-        self.endpoint = f"http://127.0.0.1:{self._server.server_port}"
+        self.endpoint = f"{'https' if tls else 'http'}://127.0.0.1:{self._server.server_port}"
 
     def decide(self, operation: str) -> str | None:
         """The fault to inject for one request to ``operation``, or ``None`` to forward it."""

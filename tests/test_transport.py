@@ -6,15 +6,17 @@ from __future__ import annotations
 import datetime
 import json
 import socket
+import ssl
 import uuid
 from typing import Any, Callable
 
 import boto3
 import pytest
+import trustme
 from botocore.auth import SigV4Auth
 from botocore.awsrequest import AWSRequest
 from botocore.credentials import Credentials
-from botocore.exceptions import ClientError, EndpointConnectionError
+from botocore.exceptions import ClientError, EndpointConnectionError, SSLError
 from botocore.parsers import create_parser
 from botocore.stub import Stubber
 from moto import mock_aws
@@ -387,3 +389,33 @@ def test_replies_are_read_as_http_1_1(parts: tuple[bytes, ...], expected: tuple[
 def test_cut_off_or_malformed_replies_are_protocol_errors(parts: tuple[bytes, ...]) -> None:
     with pytest.raises(ProtocolError):
         reply_of(*parts)
+
+
+def test_tls_is_verified_as_boto3_verifies_it(dynamodb_local_client: Any, dynamodb_local_endpoint: str,
+                                              tmp_path: Any, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Through an HTTPS proxy whose certificate a test CA issued: served alike once the CA is trusted
+    (boto3's AWS_CA_BUNDLE), refused alike while it is not."""
+    ca = trustme.CA()
+    context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    ca.issue_cert("127.0.0.1").configure_cert(context)
+    name = uuid.uuid4().hex.encode()
+    with FaultProxy(dynamodb_local_endpoint, rate=0, tls=context) as proxy:
+        errors = []
+        for lean in (True, False):
+            gateway = Gateway(TABLE, make_client(endpoint_url=proxy.endpoint, connect_attempts=1), lean=lean)
+            assert (gateway.transport is not None) == lean
+            with pytest.raises(RedisConnectionError) as error:
+                gateway.get(key(name))
+            errors.append(type(error.value.__cause__))
+        assert errors == [SSLError, SSLError]
+        ca.cert_pem.write_to_path(str(tmp_path / "ca.pem"))
+        monkeypatch.setenv("AWS_CA_BUNDLE", str(tmp_path / "ca.pem"))
+        replies = []
+        for lean in (True, False):
+            gateway = Gateway(TABLE, make_client(endpoint_url=proxy.endpoint), lean=lean)
+            assert (gateway.transport is not None) == lean
+            gateway.put({**key(name), "v": {"B": bytes([lean])}})
+            replies.append(gateway.get(key(name)))
+        assert replies == [{**key(name), "v": {"B": b"\x01"}}, {**key(name), "v": {"B": b"\x00"}}]
+        requests = proxy.counts["requests"]
+    assert requests == 4  # the refused handshakes sent none

@@ -206,6 +206,8 @@ class Listener:
 
     def wait(self, timeout: float | None) -> bool:
         """Whether a reply is queued, waiting up to ``timeout`` seconds (None: for ever) for one."""
+        if self.replies or timeout == 0:  # no need of the lock: the deque's length is read atomically
+            return bool(self.replies)
         with self.arrived:
             return self.arrived.wait_for(lambda: self.replies, timeout)
 

@@ -1,8 +1,10 @@
 """The lean transport: DynamoDB's JSON protocol sent without boto3's machinery.
 
 For the operations Redimo sends most, :class:`LeanTransport` serializes with orjson, signs with SigV4
-(the same bytes as botocore's ``SigV4Auth``), sends through a urllib3 connection pool configured as the
-boto3 client's, and returns what botocore would have parsed; errors are botocore's ``ClientError``
+(the same bytes as botocore's ``SigV4Auth``), writes each request with one send on a connection from a
+urllib3 pool configured as the boto3 client's (urllib3 connects, verifies TLS and detects dropped idle
+connections; :func:`read_reply` reads the response in an eighth of the time http.client takes), and
+returns what botocore would have parsed; errors are botocore's ``ClientError``
 classes and connection exceptions, retried by the gateway's :class:`~redimo.gateway.RetryRule`. A
 client it cannot honour (proxies, a non-standard retry mode, no :func:`~redimo.gateway.make_client`
 retry rule, a custom endpoint path) gets no transport; a call while a foreign event handler is active
