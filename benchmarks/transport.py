@@ -1,6 +1,7 @@
 """The lean transport against bare boto3 on DynamoDB Local: GET and SET through Redimo (lean, and with
-``lean=False``) next to a bare boto3 GetItem / PutItem of the same item, interleaved, with the client
-CPU time per call (``time.process_time``).
+``lean=False``) next to a bare boto3 GetItem / PutItem of the same item (the attributes a SET writes),
+and the lean transport's GetItem / PutItem alone (the gateway, without redis-py and the engine),
+interleaved, with the client CPU time per call (``time.process_time``).
 
     python benchmarks/transport.py [--iterations N]
 """
@@ -47,14 +48,17 @@ def main() -> None:
         lean.set("k", VALUE)
         boto3_redimo.set("k", VALUE)
         key = {"pk": {"B": b"bare"}, "sk": {"B": b"\x00"}}
-        item = {**key, "v": {"B": VALUE}}
+        item = {**key, "t": {"S": "string"}, "w": {"B": b"version!"}, "v": {"B": VALUE}}
         bare.put_item(TableName=TABLE, Item=item)
+        gateway = lean.gateway
         calls = {
             "GET lean": lambda: lean.get("k"),
             "GET boto3 (lean=False)": lambda: boto3_redimo.get("k"),
+            "lean GetItem alone": lambda: gateway.call("get_item", TableName=TABLE, Key=key, ConsistentRead=True),
             "bare GetItem": lambda: bare.get_item(TableName=TABLE, Key=key, ConsistentRead=True),
             "SET lean": lambda: lean.set("k", VALUE),
             "SET boto3 (lean=False)": lambda: boto3_redimo.set("k", VALUE),
+            "lean PutItem alone": lambda: gateway.call("put_item", TableName=TABLE, Item=item),
             "bare PutItem": lambda: bare.put_item(TableName=TABLE, Item=item),
         }
         measure(calls, 200)  # warm-up: connections, caches

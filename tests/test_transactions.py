@@ -102,6 +102,18 @@ def test_discard_and_connection_state(r: Redimo) -> None:
     assert r.exists("a") == 0
 
 
+def test_a_connection_returned_with_unread_replies_is_reset(r: Redimo) -> None:
+    """As redis-py's pool resets a connection with unread data: the next command neither reads a
+    stale reply nor runs in the stale connection's transaction."""
+    connection = r.connection_pool.get_connection()
+    connection.send_command("SET", "a", "1")
+    connection.send_command("MULTI")
+    r.connection_pool.release(connection)
+    assert r.connection_pool.get_connection() is connection
+    r.connection_pool.release(connection)
+    assert r.set("a", "2") is True and r.get("a") == b"2"
+
+
 @pytest.mark.promoted
 # -- atomicity ----------------------------------------------------------------------------------
 def test_exec_is_one_transaction(r: Redimo) -> None:

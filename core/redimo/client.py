@@ -115,6 +115,38 @@ class EngineConnection(redis.Connection):
         return reply
 
 
+class EnginePool(redis.ConnectionPool):
+    """redis-py's connection pool, taking and returning engine connections without what sockets need:
+    no health check on taking one (a connection with unread replies is reset, as redis-py resets one
+    with unread data), no release events and no pool metrics (redis-py's OpenTelemetry connection
+    counts, which count sockets)."""
+
+    def get_connection(self, *_: Any, **__: Any) -> EngineConnection:  # type: ignore[override]
+        self._checkpid()
+        with self._lock:
+            try:
+                connection = self._available_connections.pop()
+            except IndexError:
+                connection = self.make_connection()
+            self._in_use_connections.add(connection)
+        if connection._replies:
+            connection.disconnect()
+        connection.connect()
+        return connection
+
+    def release(self, connection: EngineConnection) -> None:  # type: ignore[override]
+        self._checkpid()
+        with self._lock:
+            try:
+                self._in_use_connections.remove(connection)
+            except KeyError:  # not this pool's
+                return
+            if self.owns_connection(connection):
+                self._available_connections.append(connection)
+            else:  # made before a fork
+                connection.disconnect()
+
+
 class Redimo(redis.Redis):
     """A redis-py client whose data lives in a DynamoDB table.
 
@@ -137,7 +169,7 @@ class Redimo(redis.Redis):
                  compact_max_bytes: int = Limits.max_bytes, **boto3_options: Any) -> None:
         limits = Limits(compact_max_entries, compact_max_bytes, COMPACT_TYPES if compact else frozenset())
         self.engine = Engine(Gateway(table, client, consistent_reads, **boto3_options), namespace, clock, limits)
-        pool = redis.ConnectionPool(connection_class=EngineConnection, engine=self.engine,
+        pool = EnginePool(connection_class=EngineConnection, engine=self.engine,
                                     decode_responses=decode_responses, protocol=2,
                                     retry=Retry(NoBackoff(), 0))
         super().__init__(connection_pool=pool)
