@@ -9,6 +9,7 @@ interleaved, with the client CPU time per call (``time.process_time``).
 from __future__ import annotations
 
 import argparse
+import os
 import statistics
 import time
 from typing import Any, Callable
@@ -17,6 +18,10 @@ from redimo import Redimo
 from redimo.gateway import make_client
 from redimo.local import dynamodb_local
 from redimo.table import create_table
+
+# Never reach for real credentials: everything here talks to DynamoDB Local.
+for name, value in {"AWS_ACCESS_KEY_ID": "bench", "AWS_SECRET_ACCESS_KEY": "bench", "AWS_REGION": "us-east-1"}.items():
+    os.environ.setdefault(name, value)
 
 TABLE = "redimo-bench-transport"
 VALUE = b"v" * 100

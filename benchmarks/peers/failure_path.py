@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import argparse
 import itertools
+import os
 import sys
 from pathlib import Path
 
@@ -20,6 +21,10 @@ from redimo import Redimo  # noqa: E402
 from redimo.local import dynamodb_local  # noqa: E402
 from redimo.table import create_table  # noqa: E402
 from transport import measure  # noqa: E402  (benchmarks/transport.py: interleaved medians and client CPU)
+
+# Never reach for real credentials: everything here talks to DynamoDB Local.
+for name, value in {"AWS_ACCESS_KEY_ID": "bench", "AWS_SECRET_ACCESS_KEY": "bench", "AWS_REGION": "us-east-1"}.items():
+    os.environ.setdefault(name, value)
 
 TABLE = "redimo-bench-failure-path"
 VALUE = b"v" * 100

@@ -43,7 +43,8 @@ def dynamodb_local(directory: Path | None = None, port: int | None = None,
         stdout=errors, stderr=subprocess.STDOUT)
     endpoint = f"http://127.0.0.1:{port}"
     client = make_client(endpoint_url=endpoint, region_name=os.environ.get("AWS_REGION", "us-east-1"),
-                         max_attempts=1, connect_timeout=1)
+                         max_attempts=1, connect_timeout=1, aws_access_key_id="local",
+                         aws_secret_access_key="local")  # any credentials: it only asks whether it answers
     deadline = time.monotonic() + start_timeout
     try:
         while True:
