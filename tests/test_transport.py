@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import datetime
 import json
+import os
 import socket
 import ssl
 import uuid
@@ -419,3 +420,33 @@ def test_tls_is_verified_as_boto3_verifies_it(dynamodb_local_client: Any, dynamo
         assert replies == [{**key(name), "v": {"B": b"\x01"}}, {**key(name), "v": {"B": b"\x00"}}]
         requests = proxy.counts["requests"]
     assert requests == 4  # the refused handshakes sent none
+
+
+def idle_ports(gateway: Gateway) -> set[int]:
+    """The local ports of the lean transport's idle pooled connections."""
+    return {connection.sock.getsockname()[1] for connection in gateway.transport.pool.pool.queue
+            if connection is not None and connection.sock is not None}
+
+
+def test_a_forked_child_never_uses_its_parents_connections(lean: Gateway) -> None:
+    """Two processes on one keep-alive socket could read each other's replies: a child (a prefork
+    worker, a server forked after start-up) opens its own."""
+    name = uuid.uuid4().hex.encode()
+    lean.put({**key(name), "v": {"B": b"\x01"}})
+    parent_ports = idle_ports(lean)
+    assert parent_ports
+    read_end, write_end = os.pipe()
+    child = os.fork()
+    if child == 0:  # pragma: no cover (the child reports through the pipe)
+        try:
+            read = lean.get(key(name))
+            os.write(write_end, json.dumps({"read": read == {**key(name), "v": {"B": b"\x01"}},
+                                            "ports": sorted(idle_ports(lean))}).encode())
+        finally:
+            os._exit(0)
+    os.close(write_end)
+    with os.fdopen(read_end) as pipe:
+        report = json.loads(pipe.read() or "{}")
+    os.waitpid(child, 0)
+    assert report["read"] and report["ports"] and not set(report["ports"]) & parent_ports
+    assert lean.get(key(name)) == {**key(name), "v": {"B": b"\x01"}} and idle_ports(lean) == parent_ports

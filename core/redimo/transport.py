@@ -264,13 +264,16 @@ def read_reply(sock: socket.socket) -> tuple[Reply, bool]:
 class LeanTransport:
     """Sends the operations in OPERATIONS for one boto3 DynamoDB client (see the module's docstring)."""
 
-    def __init__(self, client: Any, rule: RetryRule, pool: urllib3.HTTPConnectionPool, host: str) -> None:
+    def __init__(self, client: Any, rule: RetryRule, make_pool: Callable[[], urllib3.HTTPConnectionPool],
+                 host: str) -> None:
         self.client = client
         self.rule = rule
-        self.pool = pool
+        self.make_pool = make_pool
+        self.pool = make_pool()
+        self.pid = os.getpid()
         self.url = client.meta.endpoint_url.rstrip("/") + "/"  # as botocore names it in its exceptions
         self.host = host
-        self.read_timeout = pool.timeout.read_timeout
+        self.read_timeout = self.pool.timeout.read_timeout
         self.signer = Signer(client._request_signer._region_name, client._request_signer._signing_name)
         self._events = client.meta.events._emitter
         self._seen: dict | None = None  # the emitter's lookup cache when `_foreign` was computed
@@ -308,7 +311,7 @@ class LeanTransport:
             host = f"[{host}]"
         if parts.port is not None and parts.port != {"http": 80, "https": 443}.get(parts.scheme):
             host = f"{host}:{parts.port}"
-        return cls(client, rule, urllib3.connection_from_url(url, **options), host)
+        return cls(client, rule, lambda: urllib3.connection_from_url(url, **options), host)
 
     def serves(self, operation: str) -> bool:
         """Whether ``operation`` takes the lean path now: one it knows, no foreign handler active."""
@@ -384,6 +387,8 @@ class LeanTransport:
         if trace and os.environ.get("AWS_LAMBDA_FUNCTION_NAME"):  # botocore's recursion detection header
             head += f"X-Amzn-Trace-Id: {quote(trace, safe=TRACE_ID_SAFE)}\r\n"
         request = f"{head}Content-Length: {len(body)}\r\n\r\n".encode("latin-1") + body
+        if self.pid != os.getpid():  # a forked child: its own connections, never its parent's sockets
+            self.pool, self.pid = self.make_pool(), os.getpid()
         connection = self.pool._get_conn()  # a dropped idle connection comes back closed
         keep = False
         try:
