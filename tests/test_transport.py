@@ -8,6 +8,7 @@ import json
 import os
 import socket
 import ssl
+import threading
 import uuid
 from typing import Any, Callable
 
@@ -384,9 +385,24 @@ def test_replies_are_read_as_http_1_1(parts: tuple[bytes, ...], expected: tuple[
     assert reply_of(*parts) == expected
 
 
+def test_a_large_reply_arrives_whole() -> None:
+    """16 MB (a BatchGetItem's most) received in pieces, while a writer thread sends it."""
+    body = os.urandom(16 * 1024 * 1024)
+    ours, theirs = socket.socketpair()
+    with ours, theirs:
+        writer = threading.Thread(target=theirs.sendall, args=(
+            b"HTTP/1.1 200 OK\r\nContent-Length: %d\r\n\r\n" % len(body) + body,))
+        writer.start()
+        reply, keep = read_reply(ours)
+        writer.join()
+    assert reply.data == body and keep
+
+
 @pytest.mark.parametrize("parts", [(b"",), (b"HTTP/1.1 200 OK\r\nContent-Length: 9\r\n\r\nshort",),
                                    (b"SMTP ready\r\n\r\n",), (b"HTTP/1.1 200 OK\r\nno colon\r\n\r\n",),
-                                   (b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nab",)])
+                                   (b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nab",),
+                                   (b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\nzz\r\n",),
+                                   (b"HTTP/1.1 200 OK\r\nContent-Length: many\r\n\r\n",)])
 def test_cut_off_or_malformed_replies_are_protocol_errors(parts: tuple[bytes, ...]) -> None:
     with pytest.raises(ProtocolError):
         reply_of(*parts)

@@ -187,18 +187,31 @@ class Reply(NamedTuple):
 MAX_HEAD = 65536
 
 
-def _receive(sock: socket.socket, buffer: bytes, size: int = 65536) -> bytes:
-    chunk = sock.recv(size)
+def _closed() -> ProtocolError:
+    return ProtocolError("Connection aborted.", RemoteDisconnected("Remote end closed connection"))
+
+
+def _receive(sock: socket.socket, buffer: bytes) -> bytes:
+    chunk = sock.recv(65536)
     if not chunk:
-        raise ProtocolError("Connection aborted.", RemoteDisconnected("Remote end closed connection"))
+        raise _closed()
     return buffer + chunk
 
 
 def _read_exactly(sock: socket.socket, buffer: bytes, size: int) -> tuple[bytes, bytes]:
-    """``size`` bytes from ``buffer`` and then ``sock``, and what is left over."""
-    while len(buffer) < size:
-        buffer = _receive(sock, buffer, max(size - len(buffer), 65536))
-    return buffer[:size], buffer[size:]
+    """``size`` bytes from ``buffer`` and then ``sock`` (received in place: a 16 MB BatchGetItem reply
+    is copied once), and what ``buffer`` held beyond them."""
+    if len(buffer) >= size:
+        return buffer[:size], buffer[size:]
+    data = bytearray(size)
+    data[:len(buffer)] = buffer
+    view, filled = memoryview(data), len(buffer)
+    while filled < size:
+        received = sock.recv_into(view[filled:], size - filled)
+        if not received:
+            raise _closed()
+        filled += received
+    return bytes(data), b""
 
 
 def _read_line(sock: socket.socket, buffer: bytes) -> tuple[bytes, bytes]:
@@ -213,6 +226,13 @@ def read_reply(sock: socket.socket) -> tuple[Reply, bool]:
     """One HTTP/1.1 response from ``sock`` (a Content-Length, chunked or close-delimited body), and
     whether the connection may be reused. A malformed or cut-off response raises urllib3's
     ``ProtocolError``, as urllib3 reports it; an interim (1xx) response is skipped."""
+    try:
+        return _read_reply(sock)
+    except ValueError as error:  # a length or chunk size that is not a number
+        raise ProtocolError("Connection broken: a bad length", error) from error
+
+
+def _read_reply(sock: socket.socket) -> tuple[Reply, bool]:
     buffer = b""
     while True:
         while (end := buffer.find(b"\r\n\r\n")) < 0:
@@ -252,12 +272,10 @@ def read_reply(sock: socket.socket) -> tuple[Reply, bool]:
     elif "content-length" in headers:
         data, buffer = _read_exactly(sock, buffer, int(headers["content-length"]))
     else:  # delimited by the connection's close
-        keep = False
-        try:
-            while True:
-                buffer = _receive(sock, buffer)
-        except ProtocolError:
-            data = buffer
+        keep, parts = False, [buffer]
+        while chunk := sock.recv(65536):
+            parts.append(chunk)
+        data, buffer = b"".join(parts), b""
     return Reply(status, headers, data), keep and not buffer
 
 
