@@ -17,7 +17,7 @@ import pytest
 import trustme
 from botocore.auth import SigV4Auth
 from botocore.awsrequest import AWSRequest
-from botocore.credentials import Credentials
+from botocore.credentials import Credentials, RefreshableCredentials
 from botocore.exceptions import ClientError, EndpointConnectionError, SSLError
 from botocore.parsers import create_parser
 from botocore.stub import Stubber
@@ -466,3 +466,61 @@ def test_a_forked_child_never_uses_its_parents_connections(lean: Gateway) -> Non
     os.waitpid(child, 0)
     assert report["read"] and report["ports"] and not set(report["ports"]) & parent_ports
     assert lean.get(key(name)) == {**key(name), "v": {"B": b"\x01"}} and idle_ports(lean) == parent_ports
+
+
+class RecordingHandler(fault_proxy._Handler):
+    """Records each request's access key id and security token (the credentials it was signed with)."""
+
+    def relay(self, fault: str | None) -> None:
+        credential = self.headers.get("Authorization", "").split("Credential=", 1)[-1].split("/", 1)[0]
+        self.proxy.signed.append((credential, self.headers.get("X-Amz-Security-Token")))  # type: ignore[attr-defined]
+        super().relay(fault)
+
+
+def test_refreshed_credentials_sign_the_next_request(dynamodb_local_client: Any, dynamodb_local_endpoint: str) -> None:
+    """Temporary credentials (a role's, SSO's) are refreshed by boto3's provider when due, and the lean
+    path signs with what it returns, as boto3 does."""
+    signed_by_mode = []
+    for lean in (True, False):
+        issued = iter([("testing", "token-2")])  # DynamoDB Local keeps tables per access key id
+
+        def refresh() -> dict:
+            access_key, token = next(issued)
+            expiry = datetime.datetime.now(datetime.timezone.utc) + datetime.timedelta(hours=1)
+            return {"access_key": access_key, "secret_key": "secret", "token": token, "expiry_time": expiry.isoformat()}
+
+        proxy = FaultProxy(dynamodb_local_endpoint, rate=0)
+        proxy._server.RequestHandlerClass = RecordingHandler
+        proxy.signed = []  # type: ignore[attr-defined]
+        with proxy:
+            gateway = Gateway(TABLE, make_client(endpoint_url=proxy.endpoint), lean=lean)
+            assert (gateway.transport is not None) == lean
+            credentials = RefreshableCredentials.create_from_metadata(
+                {"access_key": "testing", "secret_key": "secret", "token": "token-1",
+                 "expiry_time": (datetime.datetime.now(datetime.timezone.utc)
+                                 + datetime.timedelta(hours=1)).isoformat()}, refresh, "test")
+            gateway.client._request_signer._credentials = credentials
+            gateway.get(key(b"k"))
+            credentials._expiry_time = datetime.datetime.now(datetime.timezone.utc)  # due: refreshed on use
+            gateway.get(key(b"k"))
+            gateway.get(key(b"k"))
+        signed_by_mode.append(proxy.signed)  # type: ignore[attr-defined]
+    assert signed_by_mode[0] == signed_by_mode[1] == [("testing", "token-1"), ("testing", "token-2"),
+                                                      ("testing", "token-2")]
+
+
+def test_boto3s_endpoint_variable_and_proxies(monkeypatch: pytest.MonkeyPatch, dynamodb_local_client: Any,
+                                              dynamodb_local_endpoint: str) -> None:
+    """The endpoint comes from boto3's own configuration (AWS_ENDPOINT_URL_DYNAMODB); a proxy that boto3
+    would use for the endpoint sends every request through boto3 instead."""
+    monkeypatch.setenv("AWS_ENDPOINT_URL_DYNAMODB", dynamodb_local_endpoint)
+    r = Redimo(TABLE, namespace=uuid.uuid4().hex)
+    assert r.gateway.transport is not None and r.gateway.transport.url == dynamodb_local_endpoint + "/"
+    r.set("k", "v")
+    assert r.get("k") == b"v"
+    monkeypatch.setenv("HTTP_PROXY", "http://127.0.0.1:9")
+    monkeypatch.delenv("NO_PROXY", raising=False)
+    monkeypatch.delenv("no_proxy", raising=False)
+    assert Redimo(TABLE).gateway.transport is None
+    monkeypatch.setenv("NO_PROXY", "127.0.0.1")
+    assert Redimo(TABLE).gateway.transport is not None
