@@ -20,7 +20,7 @@ demo: deps
 	$(BIN)/python example_project/demo.py
 
 bench: deps
-	$(BIN)/python benchmarks/run.py
+	$(BIN)/python benchmarks/run.py --iterations 200 --write-docs
 
 # `redimo migrate` of 100,000 mixed keys against a bare boto3 BatchWriteItem loop; about 10 minutes.
 bench-migrate: deps

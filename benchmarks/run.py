@@ -28,6 +28,7 @@ from redimo.table import create_table
 ROOT = Path(__file__).resolve().parent.parent
 TABLE = "redimo-bench"
 VALUE = b"v" * 100
+WARM_UP = 50  # rounds of each case before it is measured (DynamoDB Local compiles as it goes)
 
 
 @dataclass
@@ -74,6 +75,16 @@ class Recorder:
         return call
 
 
+class LeanAlone:
+    """Sends a request through the gateway's lean transport alone: no redis-py, no engine."""
+
+    def __init__(self, send: Callable[[str, dict], Any], client: Any) -> None:
+        self.send, self.exceptions = send, client.exceptions
+
+    def __getattr__(self, operation: str) -> Callable[..., Any]:
+        return lambda **params: self.send(operation, params)
+
+
 def on_twin(value: Any, pk: bytes, twin: bytes) -> Any:
     """``value`` with the partition key ``pk`` replaced by ``twin`` wherever it occurs."""
     if isinstance(value, dict):
@@ -85,17 +96,19 @@ def on_twin(value: Any, pk: bytes, twin: bytes) -> Any:
     return value
 
 
-def bare_twin(client: Any, request: tuple[str, dict]) -> Callable[[], Any]:
-    """The bare boto3 call that makes ``request`` again: a single-item request on a twin item put in
-    the state the original item had (untimed), so that both meet the same conditions."""
+TWINS = (b"twin:", b"lean:")  # the bare boto3 replay's item, the lean transport's
+
+
+def bare_twin(client: Any, request: tuple[str, dict], prefix: bytes) -> Callable[[], Any]:
+    """The bare call that makes ``request`` again: a single-item request on a twin item put in the
+    state the original item had (untimed), so that both meet the same conditions."""
     operation, params = request
     key = params.get("Key") or params.get("Item")
     if key is None:  # a batch or a transaction of puts and reads: replaying it meets the same state
         replay = {name: value for name, value in params.items() if name != "ClientRequestToken"}
         return lambda: _call(client, operation, replay)
     pk = key["pk"]["B"]
-    twin = b"twin:" + pk
-    replay = on_twin(params, pk, twin)
+    replay = on_twin(params, pk, prefix + pk)
     return lambda: _call(client, operation, replay)
 
 
@@ -107,27 +120,39 @@ def _call(client: Any, operation: str, params: dict) -> None:
 
 
 def copy_to_twin(client: Any, table: str, key: dict) -> None:
-    """Put the twin item in the state the item has now (untimed)."""
+    """Put the twin items in the state the item has now (untimed)."""
     pk = key["pk"]["B"]
-    twin_key = {"pk": {"B": b"twin:" + pk}, "sk": key["sk"]}
     item = client.get_item(TableName=table, Key=key, ConsistentRead=True).get("Item")
-    if item is None:
-        client.delete_item(TableName=table, Key=twin_key)
-    else:
-        client.put_item(TableName=table, Item={**item, **twin_key})
+    for prefix in TWINS:
+        twin_key = {"pk": {"B": prefix + pk}, "sk": key["sk"]}
+        if item is None:
+            client.delete_item(TableName=table, Key=twin_key)
+        else:
+            client.put_item(TableName=table, Item={**item, **twin_key})
 
 
 def measure(redimo: Redimo, case: Case, iterations: int) -> Result:
+    """Time ``case`` on Redimo; a case that makes one request also times that request, interleaved,
+    sent again by bare boto3 and by the lean transport alone (on a twin item in the same state)."""
     gateway = redimo.gateway
-    client, table = gateway.client, gateway.table
+    client, table, transport = gateway.client, gateway.table, gateway.transport
     recorder = gateway.client = Recorder(client)
+    if transport is not None:  # the lean transport sends most requests: note them there too
+        send = transport.call
+
+        def recorded(operation: str, params: dict) -> Any:
+            recorder.requests.append((operation, params))
+            return send(operation, params)
+
+        transport.call = recorded  # type: ignore[method-assign]
+    alone = LeanAlone(send, client) if transport is not None else client
     try:
         if case.setup:
             case.setup()
-        ours, bare = [], []
+        ours, bare, lean = [], [], []
         requests = 0
         spent_reads = spent_writes = 0.0
-        for index in range(-5, iterations):  # five rounds of warm-up
+        for index in range(-WARM_UP, iterations):
             if case.prepare:
                 case.prepare(index)
             state = recorder.requests[-1][1] if case.bare and recorder.requests else None
@@ -140,24 +165,29 @@ def measure(redimo: Redimo, case: Case, iterations: int) -> Result:
             case.run(index)
             elapsed = time.perf_counter() - started
             spent = gateway.usage - before
-            replay = bare_twin(client, recorder.requests[0]) if case.bare and len(recorder.requests) == 1 else None
+            request = recorder.requests[0] if case.bare and len(recorder.requests) == 1 else None
             if index < 0:
                 continue
             ours.append(elapsed)
             requests += spent.total_requests
             spent_reads += spent.read_units
             spent_writes += spent.write_units
-            if replay is not None:
-                started = time.perf_counter()
-                replay()
-                bare.append(time.perf_counter() - started)
+            if request is not None:
+                for replay, samples in ((bare_twin(client, request, TWINS[0]), bare),
+                                        (bare_twin(alone, request, TWINS[1]), lean)):
+                    started = time.perf_counter()
+                    replay()
+                    samples.append(time.perf_counter() - started)
     finally:
         gateway.client = client
+        if transport is not None:
+            del transport.call
     median = statistics.median(ours)
     bare_median = statistics.median(bare) if bare else None
+    lean_median = statistics.median(lean) if lean else None
     return Result(case.name, requests / iterations, spent_reads / iterations, spent_writes / iterations,
                   median * 1000, percentile(ours, 0.99) * 1000, median / bare_median if bare_median else None,
-                  (median - bare_median) * 1000 if bare_median else None)
+                  (median - lean_median) * 1000 if lean_median else None)
 
 
 def table_markdown(results: list[Result]) -> str:
