@@ -22,7 +22,7 @@ from typing import Any, Callable
 from redimo import Redimo
 from redimo.compact import item_size
 from redimo.gateway import make_client
-from redimo.local import dynamodb_local
+from redimo.local import dynamodb_local, use_local_credentials
 from redimo.table import create_table
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -145,7 +145,9 @@ def measure(redimo: Redimo, case: Case, iterations: int) -> Result:
             return send(operation, params)
 
         transport.call = recorded  # type: ignore[method-assign]
-    alone = LeanAlone(send, client) if transport is not None else client
+        alone: Any = LeanAlone(send, client)
+    else:
+        alone = client
     try:
         if case.setup:
             case.setup()
@@ -529,8 +531,7 @@ def main() -> None:
     parser.add_argument("--iterations", type=int, default=200)
     parser.add_argument("--write-docs", action="store_true", help="write the table into docs/performance.md")
     arguments = parser.parse_args()
-    for name, value in {"AWS_ACCESS_KEY_ID": "local", "AWS_SECRET_ACCESS_KEY": "local", "AWS_REGION": "us-east-1"}.items():
-        os.environ.setdefault(name, value)
+    use_local_credentials()
     results, crossover_table = run(arguments.iterations)
     table = table_markdown(results) + "\n\nRedimo's own work per call, with a stub client that answers at once:\n\n" + own_work()
     print(table + "\n\n" + crossover_table)

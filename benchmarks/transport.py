@@ -9,19 +9,14 @@ interleaved, with the client CPU time per call (``time.process_time``).
 from __future__ import annotations
 
 import argparse
-import os
 import statistics
 import time
 from typing import Any, Callable
 
 from redimo import Redimo
 from redimo.gateway import make_client
-from redimo.local import dynamodb_local
+from redimo.local import dynamodb_local, use_local_credentials
 from redimo.table import create_table
-
-# Never reach for real credentials: everything here talks to DynamoDB Local.
-for name, value in {"AWS_ACCESS_KEY_ID": "bench", "AWS_SECRET_ACCESS_KEY": "bench", "AWS_REGION": "us-east-1"}.items():
-    os.environ.setdefault(name, value)
 
 TABLE = "redimo-bench-transport"
 VALUE = b"v" * 100
@@ -41,6 +36,7 @@ def measure(calls: dict[str, Callable[[], Any]], iterations: int) -> dict[str, t
 
 
 def main() -> None:
+    use_local_credentials()  # everything here talks to DynamoDB Local
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--iterations", type=int, default=2000)
     iterations = parser.parse_args().iterations

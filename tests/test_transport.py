@@ -477,17 +477,19 @@ class RecordingHandler(fault_proxy._Handler):
         super().relay(fault)
 
 
+def temporary(token: str) -> dict:
+    """Credentials for an hour, as a refresh returns them (DynamoDB Local keeps tables per access key id,
+    so the key stays the suite's)."""
+    expiry = datetime.datetime.now(datetime.timezone.utc) + datetime.timedelta(hours=1)
+    return {"access_key": "testing", "secret_key": "secret", "token": token, "expiry_time": expiry.isoformat()}
+
+
 def test_refreshed_credentials_sign_the_next_request(dynamodb_local_client: Any, dynamodb_local_endpoint: str) -> None:
     """Temporary credentials (a role's, SSO's) are refreshed by boto3's provider when due, and the lean
     path signs with what it returns, as boto3 does."""
     signed_by_mode = []
     for lean in (True, False):
-        issued = iter([("testing", "token-2")])  # DynamoDB Local keeps tables per access key id
-
-        def refresh() -> dict:
-            access_key, token = next(issued)
-            expiry = datetime.datetime.now(datetime.timezone.utc) + datetime.timedelta(hours=1)
-            return {"access_key": access_key, "secret_key": "secret", "token": token, "expiry_time": expiry.isoformat()}
+        issued = iter(["token-2"])
 
         proxy = FaultProxy(dynamodb_local_endpoint, rate=0)
         proxy._server.RequestHandlerClass = RecordingHandler
@@ -496,9 +498,7 @@ def test_refreshed_credentials_sign_the_next_request(dynamodb_local_client: Any,
             gateway = Gateway(TABLE, make_client(endpoint_url=proxy.endpoint), lean=lean)
             assert (gateway.transport is not None) == lean
             credentials = RefreshableCredentials.create_from_metadata(
-                {"access_key": "testing", "secret_key": "secret", "token": "token-1",
-                 "expiry_time": (datetime.datetime.now(datetime.timezone.utc)
-                                 + datetime.timedelta(hours=1)).isoformat()}, refresh, "test")
+                temporary("token-1"), lambda: temporary(next(issued)), "test")
             gateway.client._request_signer._credentials = credentials
             gateway.get(key(b"k"))
             credentials._expiry_time = datetime.datetime.now(datetime.timezone.utc)  # due: refreshed on use

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import argparse
 import itertools
-import os
 import sys
 from pathlib import Path
 
@@ -18,19 +17,16 @@ BENCHMARKS = Path(__file__).resolve().parents[1]
 sys.path[:0] = [str(BENCHMARKS.parent / "core"), str(BENCHMARKS)]
 
 from redimo import Redimo  # noqa: E402
-from redimo.local import dynamodb_local  # noqa: E402
+from redimo.local import dynamodb_local, use_local_credentials  # noqa: E402
 from redimo.table import create_table  # noqa: E402
 from transport import measure  # noqa: E402  (benchmarks/transport.py: interleaved medians and client CPU)
-
-# Never reach for real credentials: everything here talks to DynamoDB Local.
-for name, value in {"AWS_ACCESS_KEY_ID": "bench", "AWS_SECRET_ACCESS_KEY": "bench", "AWS_REGION": "us-east-1"}.items():
-    os.environ.setdefault(name, value)
 
 TABLE = "redimo-bench-failure-path"
 VALUE = b"v" * 100
 
 
 def main() -> None:
+    use_local_credentials()  # everything here talks to DynamoDB Local
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--iterations", type=int, default=3000)
     iterations = parser.parse_args().iterations

@@ -15,6 +15,16 @@ from typing import Iterator
 from .gateway import make_client
 
 
+LOCAL_CREDENTIALS = {"AWS_ACCESS_KEY_ID": "local", "AWS_SECRET_ACCESS_KEY": "local"}  # DynamoDB Local takes any
+
+
+def use_local_credentials() -> None:
+    """Throwaway credentials and a region, where none are set, for a process that only talks to
+    DynamoDB Local (the benchmarks): boto3 then never looks for a real account's."""
+    for name, value in {**LOCAL_CREDENTIALS, "AWS_REGION": "us-east-1"}.items():
+        os.environ.setdefault(name, value)
+
+
 def free_port() -> int:
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
@@ -43,8 +53,8 @@ def dynamodb_local(directory: Path | None = None, port: int | None = None,
         stdout=errors, stderr=subprocess.STDOUT)
     endpoint = f"http://127.0.0.1:{port}"
     client = make_client(endpoint_url=endpoint, region_name=os.environ.get("AWS_REGION", "us-east-1"),
-                         max_attempts=1, connect_timeout=1, aws_access_key_id="local",
-                         aws_secret_access_key="local")  # any credentials: it only asks whether it answers
+                         max_attempts=1, connect_timeout=1,  # it only asks whether it answers
+                         **{name.lower(): value for name, value in LOCAL_CREDENTIALS.items()})
     deadline = time.monotonic() + start_timeout
     try:
         while True:

@@ -214,12 +214,13 @@ def _read_exactly(sock: socket.socket, buffer: bytes, size: int) -> tuple[bytes,
     return bytes(data), b""
 
 
-def _read_line(sock: socket.socket, buffer: bytes) -> tuple[bytes, bytes]:
-    while (end := buffer.find(b"\r\n")) < 0:
+def _read_to(sock: socket.socket, buffer: bytes, mark: bytes) -> tuple[bytes, bytes]:
+    """What ``buffer`` and then ``sock`` hold before ``mark`` (a line's end, a head's), and what follows it."""
+    while (end := buffer.find(mark)) < 0:
         if len(buffer) > MAX_HEAD:
-            raise ProtocolError("Connection broken: a line too long")
+            raise ProtocolError(f"Connection broken: no {mark!r} in {MAX_HEAD} bytes")
         buffer = _receive(sock, buffer)
-    return buffer[:end], buffer[end + 2:]
+    return buffer[:end], buffer[end + len(mark):]
 
 
 def read_reply(sock: socket.socket) -> tuple[Reply, bool]:
@@ -235,12 +236,8 @@ def read_reply(sock: socket.socket) -> tuple[Reply, bool]:
 def _read_reply(sock: socket.socket) -> tuple[Reply, bool]:
     buffer = b""
     while True:
-        while (end := buffer.find(b"\r\n\r\n")) < 0:
-            if len(buffer) > MAX_HEAD:
-                raise ProtocolError("Connection broken: a response head too long")
-            buffer = _receive(sock, buffer)
-        lines = buffer[:end].decode("latin-1").split("\r\n")
-        buffer = buffer[end + 4:]
+        head, buffer = _read_to(sock, buffer, b"\r\n\r\n")
+        lines = head.decode("latin-1").split("\r\n")
         version, _, rest = lines[0].partition(" ")
         if not version.startswith("HTTP/") or not rest[:3].isdigit():
             raise ProtocolError("Connection broken: a bad status line", lines[0])
@@ -258,11 +255,11 @@ def _read_reply(sock: socket.socket) -> tuple[Reply, bool]:
     if "chunked" in headers.get("transfer-encoding", "").lower():
         parts = []
         while True:
-            line, buffer = _read_line(sock, buffer)
+            line, buffer = _read_to(sock, buffer, b"\r\n")
             size = int(line.split(b";", 1)[0], 16)
             if size == 0:
                 while True:  # trailers, up to the empty line
-                    line, buffer = _read_line(sock, buffer)
+                    line, buffer = _read_to(sock, buffer, b"\r\n")
                     if not line:
                         break
                 break
@@ -277,6 +274,15 @@ def _read_reply(sock: socket.socket) -> tuple[Reply, bool]:
             parts.append(chunk)
         data, buffer = b"".join(parts), b""
     return Reply(status, headers, data), keep and not buffer
+
+
+def _metadata(reply: Reply) -> dict[str, Any]:
+    """A response's ``ResponseMetadata`` as botocore's JSON parser makes it (without RetryAttempts)."""
+    metadata: dict[str, Any] = {}
+    if "x-amzn-requestid" in reply.headers:
+        metadata["RequestId"] = reply.headers["x-amzn-requestid"]
+    metadata.update(HTTPStatusCode=reply.status, HTTPHeaders=reply.headers)
+    return metadata
 
 
 class LeanTransport:
@@ -491,13 +497,8 @@ class LeanTransport:
         members = self._error_members(code)
         if members is None:
             return None
-        parsed: dict[str, Any] = {"Error": {"Message": body.get("message", body.get("Message", "")), "Code": code}}
-        metadata: dict[str, Any] = {}
-        headers = response.headers
-        if "x-amzn-requestid" in headers:
-            metadata["RequestId"] = headers["x-amzn-requestid"]
-        metadata.update(HTTPStatusCode=response.status, HTTPHeaders=headers)
-        parsed["ResponseMetadata"] = metadata
+        parsed: dict[str, Any] = {"Error": {"Message": body.get("message", body.get("Message", "")), "Code": code},
+                                  "ResponseMetadata": _metadata(response)}
         for member, json_name, is_item in members:
             value = body.get(json_name)
             if value is not None:
@@ -522,10 +523,5 @@ class LeanTransport:
             parsed["ResponseMetadata"]["RetryAttempts"] = retries
             return parsed
         parsed = decode({key: value for key, value in data.items() if key in members and value is not None})
-        headers = response.headers
-        metadata: dict[str, Any] = {}
-        if "x-amzn-requestid" in headers:
-            metadata["RequestId"] = headers["x-amzn-requestid"]
-        metadata.update(HTTPStatusCode=response.status, HTTPHeaders=headers, RetryAttempts=retries)
-        parsed["ResponseMetadata"] = metadata
+        parsed["ResponseMetadata"] = {**_metadata(response), "RetryAttempts": retries}
         return parsed
